@@ -1,0 +1,80 @@
+# Two commands a newcomer needs (see README.md):
+#   make run    set up, build the demo model, freeze it, serve it on http://127.0.0.1:3000
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The function's Lambda runtime is python3.12: find one that really is 3.12 (pyenv shims may not be).
+PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .venv-tools
+DEMO_DIR := build/demo
+MODEL_DIR ?= model
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: help setup tools browser demo-model model run test events bench clean
+
+help:
+	@echo "make run    # set up, build + freeze the demo model, serve it locally"
+	@echo "make test   # set up and run the test suite"
+	@echo "other: setup tools browser demo-model model events bench clean"
+
+$(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
+	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found (install it, e.g. 'pyenv install 3.12')" >&2; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps catsordogs==0.0.9
+	touch $@
+
+setup: $(VENV)/.installed
+
+# aws-sam-cli and cfn-lint pin boto3/pydantic differently from the runtime: their own venv.
+$(TOOLS)/.installed: infra/requirements-tools.txt
+	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found" >&2; exit 1; }
+	$(PYTHON312) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r infra/requirements-tools.txt
+	touch $@
+
+tools: $(TOOLS)/.installed
+
+# Debian's chromium + chromedriver, for the upload-page test in a real browser.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "error: install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)" >&2; exit 1; fi; \
+	fi
+
+# The real trained demo model (catsordogs): Keras file + the same weights as a TF1 checkpoint.
+$(DEMO_DIR)/checkpoint/checkpoint: $(VENV)/.installed demo/*.py
+	$(PY) -m demo.catsordogs --out $(DEMO_DIR)
+
+demo-model: $(DEMO_DIR)/checkpoint/checkpoint
+
+# The build step: checkpoint in, model.pb + model.json out.
+$(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py
+	$(PY) -m freeze --checkpoint_dir $(DEMO_DIR)/checkpoint --output_dir $(MODEL_DIR) \
+		--model_config $(DEMO_DIR)/model_config.json
+
+model: $(MODEL_DIR)/model.json
+
+run: model
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m infra.local_api --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when it collected nothing: say so, and fail.
+test: setup tools browser
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+events: model
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m events.generate
+
+bench: model
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks
+
+clean:
+	rm -rf build $(MODEL_DIR) .pytest_cache
