@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +56,73 @@ def demo_model_dir(demo_build: Path, tmp_path_factory: pytest.TempPathFactory) -
         "--model_config", demo_build / "model_config.json",
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def seed_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed's architecture briefly trained (~4 s) on generated stripes, labels
+    ["horizontal", "vertical"] (not a cat/dog model): checkpoint/ (with Adam slots),
+    model_config.json, and train.log (the trainer's stdout)."""
+    from demo import stripes
+
+    data = tmp_path_factory.mktemp("stripes")
+    stripes.write(data, per_class=40, seed=0)
+    out = tmp_path_factory.mktemp("seed")
+    proc = run_module(
+        "demo.train_seed", "--data", data, "--out", out,
+        "--epochs", "3", "--batch-size", "4", "--learning-rate", "5e-4", "--seed", "0",
+    )
+    (out / "train.log").write_text(proc.stdout)
+    return out
+
+
+@pytest.fixture(scope="session")
+def seed_model_dir(seed_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed-architecture model frozen from its checkpoint: model.pb + model.json (name "seed",
+    RGB 128x128, softmax over ["horizontal", "vertical"])."""
+    out = tmp_path_factory.mktemp("seed_model")
+    run_module(
+        "freeze",
+        "--checkpoint_dir", seed_build / "checkpoint",
+        "--output_dir", out,
+        "--model_config", seed_build / "model_config.json",
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def lambda_handler(demo_model_dir: Path) -> Iterator[Callable[[dict, Any], dict]]:
+    """The real Lambda entry point, `handler.app.handler`, imported once in this process with
+    the function's environment from template.yaml and MODEL_DIR = the frozen demo model."""
+    from infra.lambda_runtime import function_config, lambda_environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_DIR", str(demo_model_dir))
+        for key, value in lambda_environment(function_config()).items():
+            if key not in os.environ:
+                patch.setenv(key, value)
+        from handler.app import handler
+
+        yield handler
+
+
+@pytest.fixture(scope="session")
+def local_api_url(lambda_handler: Callable[[dict, Any], dict]) -> Iterator[str]:
+    """Base URL (http://127.0.0.1:PORT) of the local API (`sam local start-api` stand-in)
+    serving the real handler in a background thread."""
+    from infra.local_api import serve
+
+    with serve(lambda_handler) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def seed_handler(seed_model_dir: Path) -> Callable[[dict, Any], dict]:
+    """A Lambda handler serving the seed architecture (RGB 128, softmax) beside the demo model:
+    the same factories `handler.app` uses, over a second model in this process."""
+    from handler.adapter import lambda_handler as make_handler
+    from handler.api import create_app
+    from handler.config import Settings
+    from handler.loader import load_model
+
+    return make_handler(create_app(load_model(Settings.from_env({"MODEL_DIR": str(seed_model_dir)}))))

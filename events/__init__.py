@@ -1,0 +1,1 @@
+"""Lambda event files for every event source, generated from real photos (see generate.py)."""

@@ -1,0 +1,346 @@
+"""Generate the event files in events/: real requests for every event source, with real photos.
+
+    python -m events.generate [--out DIR]      (or: make events)
+
+Each file is one Lambda invocation event, valid input for `sam local invoke -e FILE` and for
+`python -m infra.invoke FILE`. The shapes are those of `sam local generate-event` (apigateway
+aws-proxy and http-api-proxy, alb request; tests/test_events.py checks they still agree), trimmed
+of what this API's gateway would not send (authorizers, client certificates), plus a Lambda
+Function URL event in the shape of the Lambda docs. Bodies carry the real photos from
+`demo.photos`. `expected.json` records the HTTP status (and, for predictions, the label) each
+event must get. The output is deterministic: regenerating yields identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from urllib3 import encode_multipart_formdata
+
+from demo.catsordogs import CONFIG
+from demo.photos import photo_label, photo_path
+
+EVENTS_DIR = Path(__file__).resolve().parent
+EXPECTED = "expected.json"
+MODEL = CONFIG.name
+BOUNDARY = "events-generate-boundary-0001"
+Source = Literal["rest", "http", "url", "alb"]
+
+_TIME = {"requestTime": "27/Nov/2025:07:00:00 +0000", "requestTimeEpoch": 1764226800000}
+
+# `sam local generate-event apigateway aws-proxy` (a REST API, Lambda proxy integration).
+REST_BASE: dict[str, Any] = {
+    "body": None,
+    "resource": "/{proxy+}",
+    "path": "/",
+    "httpMethod": "GET",
+    "isBase64Encoded": False,
+    "queryStringParameters": None,
+    "multiValueQueryStringParameters": None,
+    "pathParameters": None,
+    "stageVariables": None,
+    "headers": {},
+    "multiValueHeaders": {},
+    "requestContext": {
+        "accountId": "123456789012",
+        "resourceId": "123456",
+        "stage": "Prod",
+        "requestId": "",
+        **_TIME,
+        "identity": {
+            "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
+            "caller": None, "accessKey": None, "sourceIp": "127.0.0.1",
+            "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
+            "userArn": None, "userAgent": "events-generate", "user": None,
+        },
+        "path": "/Prod/",
+        "resourcePath": "/{proxy+}",
+        "httpMethod": "GET",
+        "apiId": "1234567890",
+        "protocol": "HTTP/1.1",
+    },
+}
+
+# `sam local generate-event apigateway http-api-proxy` (an HTTP API, payload format 2.0).
+HTTP_BASE: dict[str, Any] = {
+    "version": "2.0",
+    "routeKey": "ANY /{proxy+}",
+    "rawPath": "/",
+    "rawQueryString": "",
+    "headers": {},
+    "requestContext": {
+        "accountId": "123456789012",
+        "apiId": "api-id",
+        "domainName": "api-id.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "api-id",
+        "http": {
+            "method": "GET",
+            "path": "/",
+            "protocol": "HTTP/1.1",
+            "sourceIp": "192.0.2.1",
+            "userAgent": "events-generate",
+        },
+        "requestId": "",
+        "routeKey": "ANY /{proxy+}",
+        "stage": "$default",
+        "time": _TIME["requestTime"],
+        "timeEpoch": _TIME["requestTimeEpoch"],
+    },
+    "isBase64Encoded": False,
+}
+
+# A Lambda Function URL event: payload format 2.0 with the URL's own domain and no routes.
+URL_BASE: dict[str, Any] = copy.deepcopy(HTTP_BASE) | {"routeKey": "$default"}
+URL_BASE["requestContext"] |= {
+    "apiId": "url-id",
+    "domainName": "url-id.lambda-url.us-east-1.on.aws",
+    "domainPrefix": "url-id",
+    "routeKey": "$default",
+}
+
+# `sam local generate-event alb request` (an Application Load Balancer target group).
+ALB_BASE: dict[str, Any] = {
+    "requestContext": {
+        "elb": {
+            "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-2:123456789012:"
+            "targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a"
+        }
+    },
+    "httpMethod": "GET",
+    "path": "/",
+    "queryStringParameters": {},
+    "headers": {},
+    "body": "",
+    "isBase64Encoded": False,
+}
+
+BASES: dict[Source, dict[str, Any]] = {
+    "rest": REST_BASE, "http": HTTP_BASE, "url": URL_BASE, "alb": ALB_BASE,
+}
+#: What each gateway puts in the Host header.
+HOSTS: dict[Source, str] = {
+    "rest": "1234567890.execute-api.us-east-1.amazonaws.com",
+    "http": "api-id.execute-api.us-east-1.amazonaws.com",
+    "url": "url-id.lambda-url.us-east-1.on.aws",
+    "alb": "lambda-alb-123578498.us-east-2.elb.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request, before a gateway turns it into an event."""
+
+    method: str
+    path: str
+    content_type: str | None = None
+    body: bytes = b""
+    query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def binary(self) -> bool:
+        """Whether the gateway base64-encodes the body (anything that is not JSON or text)."""
+        return bool(self.body) and not (
+            self.content_type or ""
+        ).startswith(("application/json", "text/"))
+
+    def headers(self, source: Source) -> dict[str, str]:
+        headers = {"host": HOSTS[source], "user-agent": "events-generate", "accept": "*/*"}
+        if self.content_type:
+            headers["content-type"] = self.content_type
+        if self.body:
+            headers["content-length"] = str(len(self.body))
+        return headers
+
+    def encoded_body(self) -> str | None:
+        if not self.body:
+            return None
+        return base64.b64encode(self.body).decode("ascii") if self.binary else self.body.decode()
+
+
+def _rest(request: Request, stage: str, request_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(REST_BASE)
+    root = request.path == "/"
+    resource = "/" if root else "/{proxy+}"
+    headers = {name.title(): value for name, value in request.headers("rest").items()}
+    event |= {
+        "body": request.encoded_body(),
+        "resource": resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "isBase64Encoded": request.binary,
+        "queryStringParameters": request.query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in request.query.items()} or None,
+        "pathParameters": None if root else {"proxy": request.path.lstrip("/")},
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+    }
+    event["requestContext"] |= {
+        "stage": stage, "requestId": request_id, "path": f"/{stage}{request.path}",
+        "resourcePath": resource, "httpMethod": request.method,
+    }
+    return event
+
+
+def _payload_v2(
+    source: Source, request: Request, stage: str, request_id: str
+) -> dict[str, Any]:
+    event = copy.deepcopy(BASES[source])
+    path = request.path if stage == "$default" else f"/{stage}{request.path}"
+    query = "&".join(f"{k}={v}" for k, v in request.query.items())
+    event |= {"rawPath": path, "rawQueryString": query, "headers": request.headers(source)}
+    if source == "http":  # routes: ANY / and ANY /{proxy+} (template.yaml)
+        root = request.path == "/"
+        event["routeKey"] = "ANY /" if root else "ANY /{proxy+}"
+        event["requestContext"]["routeKey"] = event["routeKey"]
+        if not root:
+            event["pathParameters"] = {"proxy": request.path.lstrip("/")}
+    if request.query:
+        event["queryStringParameters"] = dict(request.query)
+    event["requestContext"] |= {"requestId": request_id, "stage": stage}
+    event["requestContext"]["http"] |= {"method": request.method, "path": path}
+    if request.body:
+        event["body"] = request.encoded_body()
+    event["isBase64Encoded"] = request.binary
+    return event
+
+
+def _alb(request: Request) -> dict[str, Any]:
+    event = copy.deepcopy(ALB_BASE)
+    event |= {
+        "httpMethod": request.method,
+        "path": request.path,
+        "queryStringParameters": dict(request.query),
+        "headers": request.headers("alb"),
+        "body": request.encoded_body() or "",
+        "isBase64Encoded": request.binary,
+    }
+    return event
+
+
+@dataclass(frozen=True)
+class Case:
+    """One event file and what the function must answer to it."""
+
+    name: str
+    source: Source
+    request: Request
+    status: int
+    label: str | None = None
+    code: str | None = None
+    stage: str | None = None
+
+    def event(self) -> dict[str, Any]:
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"events/{self.name}"))
+        if self.source == "rest":
+            return _rest(self.request, self.stage or "Prod", request_id)
+        if self.source == "alb":
+            return _alb(self.request)
+        return _payload_v2(self.source, self.request, self.stage or "$default", request_id)
+
+    def expectation(self) -> dict[str, Any]:
+        found = {"status": self.status, "label": self.label, "code": self.code}
+        return {key: value for key, value in found.items() if value is not None}
+
+
+def _photo(name: str) -> bytes:
+    return photo_path(name).read_bytes()
+
+
+def _b64(name: str) -> str:
+    return base64.b64encode(_photo(name)).decode("ascii")
+
+
+def _multipart(*names: str) -> Request:
+    fields = [("file", (f"{name}.jpeg", _photo(name), "image/jpeg")) for name in names]
+    body, content_type = encode_multipart_formdata(fields, boundary=BOUNDARY)
+    return Request("POST", "/predict", content_type, body)
+
+
+def _json(method: str, path: str, payload: Any) -> Request:
+    return Request(method, path, "application/json", json.dumps(payload).encode())
+
+
+def _get(path: str) -> Request:
+    return Request("GET", path)
+
+
+def cases() -> list[Case]:
+    """Every event this project ships: each source, each protocol, and a few bad requests."""
+    kitten, dog = photo_label("kitten"), photo_label("dog")
+    dog_jpeg = Request("POST", "/predict", "image/jpeg", _photo("dog"))
+    return [
+        # HTTP API (payload 2.0): what template.yaml deploys.
+        Case("http-get-root", "http", _get("/"), 200),
+        Case("http-health", "http", _get("/health"), 200),
+        Case("http-model", "http", _get("/model"), 200),
+        Case("http-predict-kitten-multipart", "http", _multipart("kitten"), 200, kitten),
+        Case("http-predict-dog-jpeg", "http", dog_jpeg, 200, dog),
+        Case("http-predict-dog-json", "http", _json("POST", "/predict", {"images": [_b64("dog")]}),
+             200, dog),
+        Case("http-stage-predict-dog-jpeg", "http", dog_jpeg, 200, dog, stage="Prod"),
+        Case("http-tfserving-status", "http", _get(f"/v1/models/{MODEL}"), 200),
+        Case("http-tfserving-metadata", "http", _get(f"/v1/models/{MODEL}/metadata"), 200),
+        Case("http-tfserving-predict-kitten", "http",
+             _json("POST", f"/v1/models/{MODEL}:predict", {"instances": [{"b64": _b64("kitten")}]}),
+             200, kitten),
+        Case("http-v2-ready", "http", _get(f"/v2/models/{MODEL}/ready"), 200),
+        Case("http-v2-metadata", "http", _get(f"/v2/models/{MODEL}"), 200),
+        # v2 with the image itself as a BYTES element (FP32 256x256 data would be ~1 MB of JSON).
+        Case("http-v2-infer-dog", "http", _json("POST", f"/v2/models/{MODEL}/infer", {"inputs": [
+            {"name": CONFIG.input_node, "shape": [1], "datatype": "BYTES", "data": [_b64("dog")]},
+        ]}), 200, dog),
+        # Bad requests: each answers the API's JSON error with the right status.
+        Case("http-predict-not-an-image", "http",
+             Request("POST", "/predict", "image/jpeg", b"this is plain text, not a JPEG"),
+             422, code="not_an_image"),
+        Case("http-predict-wrong-content-type", "http",
+             Request("POST", "/predict", "text/plain", b"a cat, probably"),
+             415, code="unsupported_media_type"),
+        Case("http-tfserving-unknown-model", "http", _get("/v1/models/no-such-model"),
+             404, code="model_not_found"),
+        # REST API (payload 1.0) on its Prod stage.
+        Case("rest-health", "rest", _get("/health"), 200),
+        Case("rest-predict-kitten-multipart", "rest", _multipart("kitten"), 200, kitten),
+        # Lambda Function URL.
+        Case("url-health", "url", _get("/health"), 200),
+        Case("url-predict-dog-jpeg", "url", dog_jpeg, 200, dog),
+        # Application Load Balancer.
+        Case("alb-health", "alb", _get("/health"), 200),
+        Case("alb-predict-kitten-multipart", "alb", _multipart("kitten"), 200, kitten),
+    ]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+
+def generate(out: Path = EVENTS_DIR) -> list[Path]:
+    """Write every case's event file and expected.json into `out`; return the event files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for case in cases():
+        path = out / f"{case.name}.json"
+        _write_json(path, case.event())
+        written.append(path)
+    _write_json(out / EXPECTED, {f"{c.name}.json": c.expectation() for c in cases()})
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=EVENTS_DIR, help="folder to write into")
+    args = parser.parse_args(argv)
+    written = generate(args.out)
+    size = sum(p.stat().st_size for p in written)
+    print(f"wrote {len(written)} events ({size / 1024:.0f} KiB) and {EXPECTED} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

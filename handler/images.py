@@ -1,0 +1,113 @@
+"""Image bytes -> one normalised input row, exactly as the manifest's `preprocessing` says.
+
+Decisions (also in the README):
+- Size is checked twice before any pixel is decoded: the encoded bytes (MAX_IMAGE_BYTES) and the
+  pixel count from the header (MAX_IMAGE_PIXELS): too large answers 413, bombs included.
+- Bytes Pillow cannot identify, and truncated or corrupt files, answer 422 (`not_an_image`,
+  `corrupt_image`): the request was well-formed, its content is not a usable image.
+- JPEGs are decoded at a reduced scale when the target is at least 2x smaller (`Image.draft`).
+- EXIF orientation is applied, so a phone photo is seen upright.
+- Transparency (RGBA, LA, PA, P with a transparent colour) is composited on white, as a browser
+  shows it on a white page; the models never saw an alpha channel.
+- 16-bit and 32-bit integer greyscale (I;16*, I) is scaled 0..65535 -> 0..255 (Pillow's own
+  convert("L") would clip it to almost white); float images (F) follow Pillow's 0..255 convention.
+- Every other mode (1, CMYK, YCbCr, LAB, HSV...) goes through Pillow's convert to L or RGB.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from handler.config import Limits
+from handler.errors import ApiError
+from handler.manifest import Preprocessing
+from handler.observability import MetricUnit, metrics
+
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_WIDE_INT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
+
+
+def open_checked(data: bytes, limits: Limits) -> Image.Image:
+    """Open (header only) after the byte and pixel limits; no pixel is decoded yet."""
+    if not data:
+        raise ApiError(400, "empty_image", "the image is empty (0 bytes)")
+    if len(data) > limits.max_image_bytes:
+        raise ApiError(
+            413, "image_too_large",
+            f"image of {len(data)} bytes exceeds the limit of {limits.max_image_bytes} bytes",
+        )
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ApiError(
+            422, "not_an_image", "the data is not an image format Pillow can read"
+        ) from None
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, at 2x its MAX_IMAGE_PIXELS
+        raise ApiError(413, "too_many_pixels", str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise ApiError(422, "corrupt_image", f"cannot read the image header: {exc}") from None
+    width, height = image.size
+    if width * height > limits.max_image_pixels:
+        raise ApiError(
+            413, "too_many_pixels",
+            f"image of {width}x{height} = {width * height} pixels exceeds the limit of "
+            f"{limits.max_image_pixels} pixels",
+        )
+    return image
+
+
+def _draft(image: Image.Image, spec: Preprocessing) -> None:
+    """Let the JPEG decoder downscale by 1/2, 1/4 or 1/8 while keeping >= the target size."""
+    if image.format != "JPEG":
+        return
+    size = (spec.width, spec.height)
+    if image.getexif().get(_EXIF_ORIENTATION) in _SWAPS_AXES:
+        size = (spec.height, spec.width)
+    image.draft("L" if spec.color_mode == "L" else "RGB", size)
+
+
+def _to_working_mode(image: Image.Image, color_mode: str) -> Image.Image:
+    """Bring any Pillow mode to 'F' (wide greyscale, 0..255), 'L' or 'RGB' for the model."""
+    if image.mode in _WIDE_INT_MODES or image.mode == "F":
+        wide = np.asarray(image, dtype=np.float32)
+        if image.mode != "F":
+            wide /= 257.0
+        return Image.fromarray(np.clip(wide, 0.0, 255.0))  # float32 -> mode F
+    if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return image.convert("L" if color_mode == "L" else "RGB")
+
+
+def decode(data: bytes, spec: Preprocessing, limits: Limits) -> np.ndarray:
+    """One image -> float32 array of shape (height, width, channels) per the manifest."""
+    image = open_checked(data, limits)
+    metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
+    metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
+    try:
+        _draft(image, spec)
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_working_mode(image, spec.color_mode)
+        image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resize])
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow raises all three on bad data
+        raise ApiError(422, "corrupt_image", f"cannot decode the image: {exc}") from None
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., np.newaxis]
+    if spec.color_mode != "L" and pixels.shape[-1] == 1:  # wide greyscale into an RGB model
+        pixels = np.repeat(pixels, 3, axis=-1)
+    if spec.color_mode == "BGR":
+        pixels = pixels[..., ::-1]
+    return pixels * np.float32(spec.scale) + np.float32(spec.offset)

@@ -1,0 +1,92 @@
+"""What every protocol module shares: the served model, its name check, and body helpers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.convertors import Convertor, register_url_convertor
+
+from handler.errors import ApiError
+from handler.model import Model
+
+MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends a name
+
+
+def served_model(request: Request) -> Model:
+    """The model this app serves (set by `create_app`)."""
+    return request.app.state.model
+
+
+def named_model(name: str, model: Annotated[Model, Depends(served_model)]) -> Model:
+    """The served model if `name` is its name; 404 otherwise."""
+    if name != model.name:
+        raise ApiError(
+            404, "model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
+        )
+    return model
+
+
+async def read_body(request: Request, model: Model) -> bytes:
+    """The whole request body, refused with 413 over MAX_REQUEST_BYTES."""
+    body = await request.body()
+    limit = model.limits.max_request_bytes
+    if len(body) > limit:
+        raise ApiError(
+            413, "request_too_large",
+            f"request body of {len(body)} bytes exceeds the limit of {limit} bytes",
+        )
+    return body
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower-cased ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def b64decode(text: str, where: str) -> bytes:
+    """Strict standard base64 (whitespace tolerated); 400 naming the bad field otherwise."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "invalid_base64", f"{where} is not valid base64") from None
+
+
+def parse_json[T: BaseModel](schema: type[T], data: bytes | str) -> T:
+    """Validate a JSON body against `schema`: 400 if it is not JSON, 422 if it does not fit."""
+    try:
+        return schema.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
+        raise ApiError(422, "invalid_request", detail) from None
+
+
+def schema_ref(schema: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI media-type entry pointing at a component schema (see `api.BODY_SCHEMAS`)."""
+    return {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}}
+
+
+def request_body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`openapi_extra` documenting the body of a route that parses it itself."""
+    return {"requestBody": {"required": True, "content": content}}
+
+
+class ModelNameConvertor(Convertor[str]):
+    """Path segment holding a model name; stops at ':' so `{name}:predict` routes match."""
+
+    regex = MODEL_NAME_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("model", ModelNameConvertor())

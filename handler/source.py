@@ -1,0 +1,52 @@
+"""Where the model bundle comes from: the local MODEL_DIR, or S3 (MODEL_S3_URI) cached in /tmp.
+
+The S3 bundle is downloaded once per container, at cold start. A graph already in the cache
+with the manifest's sha256 (an INIT retried in the same sandbox) is not downloaded again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from handler.config import Settings
+from handler.manifest import MANIFEST_NAME, ModelBundleError, load_manifest, sha256_file
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/prefix` -> (bucket, prefix without slashes at its ends)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ModelBundleError(f"MODEL_S3_URI={uri!r} is not of the form s3://bucket/prefix")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def download_from_s3(uri: str, cache_dir: Path) -> Path:
+    """Fetch model.json, then its graph unless a verified copy is cached; return the folder."""
+    import boto3  # only this configuration pays for boto3's import (0.3-0.8 s)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_s3_uri(uri)
+    s3 = boto3.client("s3")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(name: str) -> None:
+        key = f"{prefix}/{name}" if prefix else name
+        try:
+            s3.download_file(bucket, key, str(cache_dir / name))
+        except (BotoCoreError, ClientError) as exc:
+            raise ModelBundleError(f"cannot download s3://{bucket}/{key}: {exc}") from None
+
+    fetch(MANIFEST_NAME)
+    manifest = load_manifest(cache_dir)
+    graph = cache_dir / manifest.graph.path
+    if not (graph.is_file() and sha256_file(graph) == manifest.graph.sha256):
+        fetch(manifest.graph.path)
+    return cache_dir
+
+
+def resolve_model_dir(settings: Settings) -> Path:
+    """The local folder to load the bundle from, downloading it first if it lives in S3."""
+    if settings.model_s3_uri:
+        return download_from_s3(settings.model_s3_uri, settings.model_cache_dir)
+    return settings.model_dir

@@ -1,0 +1,251 @@
+"""`sam local start-api` without Docker: HTTP on 127.0.0.1 → HTTP API (v2) event → the handler.
+
+    MODEL_DIR=model python -m infra.local_api --host 127.0.0.1 --port 3000
+
+Each request becomes the event API Gateway's HTTP API would send (payload format 2.0, `$default`
+stage, binary bodies base64-encoded), the same Mangum handler that Lambda runs is called
+in-process, and its response (base64 bodies decoded, cookies as Set-Cookie) is written back.
+
+One invocation at a time: Lambda runs one request per container, and the handler (one TensorFlow
+session, module state) is only promised to be safe under that model. Connections are accepted
+concurrently, but every invocation runs on one dedicated thread, in arrival order, as if there
+were one warm container. That thread also owns an asyncio event loop, which Mangum expects to
+find in the thread that calls it (Lambda calls handlers on the runtime's main thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlsplit
+
+from infra.lambda_runtime import (
+    ACCOUNT,
+    DEFAULT_HANDLER,
+    Handler,
+    LocalFunction,
+    claim_stdout,
+    function_config,
+)
+
+#: HTTP API's request payload limit: larger bodies are refused before any invocation.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Lambda's synchronous invocation payload limit (the whole event, base64 body included).
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+_TOO_LARGE = b'{"message":"Request Entity Too Large"}'
+_TEXT_TYPES = ("application/json", "application/xml", "application/javascript",
+               "application/x-www-form-urlencoded")
+
+
+def _is_text(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith("text/") or media in _TEXT_TYPES or media.endswith(("+json", "+xml"))
+
+
+def http_api_event(
+    method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+) -> dict[str, Any]:
+    """The HTTP API payload format 2.0 event for one request (`$default` stage and route)."""
+    url = urlsplit(target)
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            cookies += [c.strip() for c in value.split(";") if c.strip()]
+        else:  # API Gateway joins repeated headers with commas, names lowercased
+            key = name.lower()
+            merged[key] = f"{merged[key]},{value}" if key in merged else value
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(url.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    text = _is_text(merged.get("content-type", "")) and _decodes(body)
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": url.path,
+        "rawQueryString": url.query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": merged.get("host", "localhost"),
+            "domainPrefix": merged.get("host", "localhost").split(".")[0],
+            "http": {
+                "method": method,
+                "path": url.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": not text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        event["body"] = body.decode("utf-8") if text else base64.b64encode(body).decode("ascii")
+    return event
+
+
+def _decodes(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, header list and body bytes of a Lambda proxy response (format 1.0 or 2.0)."""
+    headers = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers += [(name, str(v)) for v in values]
+    headers += [("Set-Cookie", cookie) for cookie in response.get("cookies") or []]
+    body = response.get("body") or ""
+    raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+    return int(response.get("statusCode", 200)), headers, raw
+
+
+def _discard(stream: BinaryIO, length: int) -> None:
+    """Read and drop `length` bytes, a MiB at a time."""
+    while length > 0 and (chunk := stream.read(min(length, 1 << 20))):
+        length -= len(chunk)
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    """Turns each HTTP request into one invocation of the server's function."""
+
+    server: _LocalApiServer
+    protocol_version = "HTTP/1.1"
+
+    def _invoke(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            _discard(self.rfile, length)  # unstored, so that the client gets to read the 413
+            return self._send(413, [], _TOO_LARGE)
+        body = self.rfile.read(length) if length else b""
+        event = http_api_event(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
+        if len(json.dumps(event)) > MAX_EVENT_BYTES:
+            return self._send(413, [], _TOO_LARGE)
+        outcome = self.server.container.submit(self.server.function.invoke, event).result()
+        if outcome.error or not isinstance(outcome.response, dict):
+            return self._send(500, [], b'{"message":"Internal Server Error"}')
+        self._send(*response_parts(outcome.response))
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        names = {name.lower() for name, _ in headers}
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        if "content-type" not in names:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _invoke
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+def _give_thread_an_event_loop() -> None:
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+class _LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], function: LocalFunction, verbose: bool) -> None:
+        super().__init__(address, _Gateway)
+        self.function = function
+        self.container = ThreadPoolExecutor(1, "lambda-container", _give_thread_an_event_loop)
+        self.verbose = verbose
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.container.shutdown(cancel_futures=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+@contextmanager
+def serve(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve an already-imported handler in a background thread; yield its base URL.
+
+    Port 0 picks a free port. Meant for tests and embedding; the CLI below is the same server.
+    """
+    server = _LocalApiServer((host, port), LocalFunction(handler, function_config()), False)
+    thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _example_photo() -> str:
+    """A real photo to put in the printed curl example, when the demo photos are installed."""
+    from demo.photos import photo_path
+
+    try:
+        return str(photo_path("kitten"))
+    except FileNotFoundError:
+        return "photo.jpg"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module.attribute to serve")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+
+    out = claim_stdout()  # the function's own output (logs, metrics) goes to stderr
+    started = time.perf_counter()
+    function = LocalFunction.cold_start(args.handler)
+    server = _LocalApiServer((args.host, args.port), function, not args.quiet)
+    print(f"Loaded {args.handler} in {time.perf_counter() - started:.1f} s (cold start)", file=out)
+    print(f"Serving on {server.url}/  (upload page; API docs at {server.url}/docs)", file=out)
+    print(f"Try:  curl -F file=@{_example_photo()} {server.url}/predict", file=out)
+    print("Ctrl+C to stop.", file=out, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""The freeze step (`python -m freeze`): artifacts, manifest, parity with each source, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from freeze import FreezeError
+from freeze.build import Request, run
+from freeze.images import load_batch
+from freeze.verify import run_graph
+from handler.manifest import Manifest, load_manifest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+#: ops that mean the graph still saves, restores, reads files or holds variables
+FORBIDDEN_OPS = {
+    "SaveV2", "RestoreV2", "Save", "Restore", "MergeV2Checkpoints", "ReadFile", "WriteFile",
+    "VariableV2", "VarHandleOp", "ReadVariableOp", "Assign", "AssignVariableOp", "NoOp",
+}
+
+
+def _predict(model_dir: Path, batch: np.ndarray) -> np.ndarray:
+    manifest = load_manifest(model_dir)
+    graph = (model_dir / manifest.graph.path).read_bytes()
+    return run_graph(graph, manifest.input, manifest.output, batch)
+
+
+def _left_behind(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --- the demo model, frozen from its checkpoint by the CLI (conftest) -------------------------
+
+
+def test_demo_manifest_describes_the_frozen_graph(demo_model_dir: Path, demo_build: Path) -> None:
+    manifest = load_manifest(demo_model_dir)
+    graph = demo_model_dir / "model.pb"
+    digest = hashlib.sha256(graph.read_bytes()).hexdigest()
+    assert manifest.graph.path == "model.pb"
+    assert (manifest.graph.sha256, manifest.graph.size_bytes) == (digest, graph.stat().st_size)
+    assert manifest.version == digest[:12]
+    assert manifest.name == "catsordogs"
+    assert (manifest.labels, manifest.decoding) == (["cat", "dog"], "sigmoid")
+    assert manifest.input.model_dump() == {
+        "name": "input", "tensor": "input:0", "dtype": "float32", "shape": [None, 256, 256, 1]
+    }
+    assert manifest.output.model_dump() == {
+        "name": "probabilities", "tensor": "probabilities:0", "dtype": "float32", "shape": [None, 1]
+    }
+    assert manifest.preprocessing.color_mode == "L"
+    assert manifest.ops == sorted(set(manifest.ops))
+    assert {"Conv2D", "MatMul", "Sigmoid", "Placeholder"} <= set(manifest.ops)
+    assert not FORBIDDEN_OPS & set(manifest.ops)
+    assert manifest.source.kind == "checkpoint"
+    assert manifest.source.size_bytes == sum(
+        p.stat().st_size for p in (demo_build / "checkpoint").glob("model.ckpt.*")
+    )
+    import tensorflow as tf
+
+    assert manifest.tensorflow_version == tf.__version__
+    assert _left_behind(demo_model_dir) == ["model.json", "model.pb"]
+
+
+def _pillow_rows(paths: list[Path], manifest: Manifest) -> np.ndarray:
+    """The manifest's preprocessing, spelled out with Pillow alone (independent of freeze/)."""
+    from PIL import Image
+
+    p = manifest.preprocessing
+    rows = []
+    for path in paths:
+        with Image.open(path) as image:
+            image = image.convert(p.color_mode).resize((p.width, p.height), Image.BILINEAR)
+        rows.append(np.asarray(image, np.float32)[..., None] * p.scale + p.offset)
+    return np.stack(rows)
+
+
+def test_demo_frozen_graph_tells_the_kitten_from_the_dog(
+    demo_model_dir: Path, photos: dict[str, Path]
+) -> None:
+    manifest = load_manifest(demo_model_dir)
+    batch = _pillow_rows([photos["kitten"], photos["dog"], photos["chelsea"]], manifest)
+    kitten, dog, chelsea = _predict(demo_model_dir, batch)[:, 0]  # P(dog)
+    assert kitten == pytest.approx(0.28, abs=0.03)
+    assert dog == pytest.approx(0.87, abs=0.03)
+    assert chelsea < 0.5
+
+
+def test_freezing_the_keras_file_gives_the_same_model(
+    demo_build: Path, demo_model_dir: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    report = run(Request(
+        output_graph=tmp_path / "model.pb",
+        keras_model=demo_build / "model.h5",
+        model_config=demo_build / "model_config.json",
+        verify_images=tuple(photos.values()),
+    ))
+    manifest = report.manifest
+    assert manifest.source.kind == "keras" and manifest.source.size_bytes > 40_000_000
+    assert report.verified_rows == 4 + len(photos) and report.max_abs_diff <= 1e-5
+    from_checkpoint = load_manifest(demo_model_dir)
+    for field in ("labels", "decoding", "preprocessing", "input", "name"):
+        assert getattr(manifest, field) == getattr(from_checkpoint, field)
+    assert not FORBIDDEN_OPS & set(manifest.ops)
+
+    noise = np.random.default_rng(7).uniform(0, 1, (4, 256, 256, 1)).astype(np.float32)
+    batch = np.concatenate([noise, load_batch(photos.values(), manifest.preprocessing)])
+    assert np.max(np.abs(_predict(tmp_path, batch) - _predict(demo_model_dir, batch))) <= 1e-5
+
+
+def test_freezing_is_reproducible(demo_build: Path, demo_model_dir: Path, tmp_path: Path) -> None:
+    """The same checkpoint gives the same bytes, hence the same version (in-process vs CLI)."""
+    report = run(Request(
+        output_graph=tmp_path / "model.pb",
+        checkpoint_dir=demo_build / "checkpoint",
+        model_config=demo_build / "model_config.json",
+    ))
+    assert report.manifest.graph.sha256 == load_manifest(demo_model_dir).graph.sha256
+
+
+# --- other sources and forms ---------------------------------------------------------------
+
+
+def test_tensorflow_freeze_graph_flags_infer_the_rest(seed_build: Path, tmp_path: Path) -> None:
+    """--input_meta_graph/--input_checkpoint/--output_node_names/--output_graph, no config:
+    the input is the only placeholder y_pred needs; size and colour come from its shape."""
+    prefix = seed_build / "checkpoint" / "model.ckpt"
+    report = run(Request(
+        output_graph=tmp_path / "out" / "seed.pb",
+        input_checkpoint=prefix,
+        input_meta_graph=prefix.with_name("model.ckpt.meta"),
+        overrides={"output_node": "y_pred:0", "labels": ["h", "v"], "name": "stripes"},
+    ))
+    m = report.manifest
+    assert (m.name, m.labels, m.decoding, m.input.tensor, m.output.tensor) == (
+        "stripes", ["h", "v"], "softmax", "x:0", "y_pred:0"
+    )
+    p = m.preprocessing
+    assert (p.height, p.width, p.color_mode) == (128, 128, "RGB")
+    assert _left_behind(tmp_path / "out") == ["model.json", "seed.pb"]
+    assert m.graph.path == "seed.pb"
+
+
+def test_flags_override_the_model_config(seed_build: Path, tmp_path: Path) -> None:
+    report = run(Request(
+        output_graph=tmp_path / "model.pb",
+        checkpoint_dir=seed_build / "checkpoint",
+        model_config=seed_build / "model_config.json",
+        overrides={"name": "renamed", "color_mode": "BGR", "labels": ["a", "b"]},
+    ))
+    m = report.manifest
+    assert (m.name, m.labels, m.preprocessing.color_mode, m.preprocessing.height) == (
+        "renamed", ["a", "b"], "BGR", 128
+    )
+
+
+def test_saved_model_signature_is_frozen(tmp_path: Path) -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.export(str(tmp_path / "saved"), verbose=False)
+    report = run(Request(
+        output_graph=tmp_path / "out" / "model.pb",
+        saved_model=tmp_path / "saved",
+        overrides={"labels": ["a", "b", "c"]},
+    ))
+    m = report.manifest
+    assert m.source.kind == "savedmodel" and m.decoding == "softmax"
+    assert m.input.shape == [None, 16, 16, 3] and m.output.shape == [None, 3]
+    assert not FORBIDDEN_OPS & set(m.ops)
+    batch = np.random.default_rng(3).uniform(0, 1, (5, 16, 16, 3)).astype(np.float32)
+    expected = model.predict(batch, verbose=0)
+    assert np.max(np.abs(_predict(tmp_path / "out", batch) - expected)) <= 1e-5
+    with pytest.raises(FreezeError, match="no signature 'nope'"):
+        run(Request(output_graph=tmp_path / "o2" / "model.pb", saved_model=tmp_path / "saved",
+                    signature="nope", overrides={"labels": ["a", "b", "c"]}))
+    assert not (tmp_path / "o2").exists()
+
+
+# --- bad input: one clear error, nothing left behind ----------------------------------------
+
+
+def _copy_checkpoint(seed_build: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(seed_build / "checkpoint", tmp_path / "ckpt"))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[5000:5100] = b"x" * 100
+    path.write_bytes(bytes(data))
+
+
+BAD_CHECKPOINTS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "missing folder": (lambda ckpt: shutil.rmtree(ckpt), "checkpoint folder .* does not exist"),
+    "no state file": (lambda ckpt: (ckpt / "checkpoint").unlink(), "no checkpoint in"),
+    "missing index": (lambda ckpt: (ckpt / "model.ckpt.index").unlink(), "no checkpoint in"),
+    "corrupt meta": (lambda ckpt: _truncate(ckpt / "model.ckpt.meta"), "cannot read meta graph"),
+    "truncated data": (
+        lambda ckpt: _truncate(ckpt / "model.ckpt.data-00000-of-00001"),
+        "cannot restore checkpoint .*: Read less bytes than requested",
+    ),
+    "corrupt data": (
+        lambda ckpt: _flip_bytes(ckpt / "model.ckpt.data-00000-of-00001"),
+        "cannot restore checkpoint .*Checksum does not match",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", BAD_CHECKPOINTS, ids=str)
+def test_bad_checkpoint_fails_cleanly(damage: str, seed_build: Path, tmp_path: Path) -> None:
+    ckpt = _copy_checkpoint(seed_build, tmp_path)
+    spoil, message = BAD_CHECKPOINTS[damage]
+    spoil(ckpt)
+    out = tmp_path / "out"
+    with pytest.raises(FreezeError, match=message):
+        run(Request(output_graph=out / "model.pb", checkpoint_dir=ckpt,
+                    model_config=seed_build / "model_config.json"))
+    assert not out.exists()  # the folder this run created is gone too
+
+
+BAD_REQUESTS: dict[str, tuple[dict, str]] = {
+    "unknown output": (
+        {"output_node": "y_prd"}, r"output node 'y_prd' is not in the graph \(closest: y_pred"
+    ),
+    "unknown input": ({"input_node": "images"}, "input node 'images' is not in the graph"),
+    "unrelated input": ({"input_node": "y_true"}, "'y_pred' does not depend on input node 'y_true"),
+    "labels vs units": ({"labels": ["a", "b", "c"]}, "softmax output has 2 units but 3 labels"),
+    "bad colour mode": ({"color_mode": "CMYK"}, "model config: preprocessing.color_mode"),
+    "failed verification": ({}, "frozen graph differs from the original"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=str)
+def test_bad_request_fails_cleanly(case: str, seed_build: Path, tmp_path: Path) -> None:
+    overrides, message = BAD_REQUESTS[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("not ours")
+    with pytest.raises(FreezeError, match=message):
+        run(Request(
+            output_graph=out / "model.pb",
+            checkpoint_dir=seed_build / "checkpoint",
+            model_config=seed_build / "model_config.json",
+            overrides=overrides,
+            tolerance=-1.0 if case == "failed verification" else 1e-5,
+        ))
+    assert _left_behind(out) == ["keep.txt"]  # no model.pb, model.json or temporary file
+
+
+def test_unwritable_output_fails_before_any_work(seed_build: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(FreezeError, match="cannot write to .*a-file/out: Not a directory"):
+        run(Request(output_graph=blocker / "out" / "model.pb", checkpoint_dir=tmp_path / "nowhere"))
+
+
+def test_bad_keras_file_and_config(seed_build: Path, tmp_path: Path) -> None:
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    with pytest.raises(FreezeError, match="cannot load Keras model"):
+        run(Request(output_graph=tmp_path / "o" / "model.pb", keras_model=tmp_path / "bad.h5"))
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(FreezeError, match="is not valid JSON"):
+        run(Request(output_graph=tmp_path / "o" / "model.pb",
+                    checkpoint_dir=seed_build / "checkpoint",
+                    model_config=tmp_path / "config.json"))
+    with pytest.raises(FreezeError, match="labels unknown"):
+        run(Request(output_graph=tmp_path / "o" / "model.pb",
+                    checkpoint_dir=seed_build / "checkpoint", overrides={"output_node": "y_pred"}))
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_error_is_one_line_without_traceback(seed_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "freeze", "--checkpoint_dir", str(seed_build / "checkpoint"),
+         "--output_dir", str(out), "--model_config", str(seed_build / "model_config.json"),
+         "--output_node_names", "y_prd"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("freeze: error:")]
+    assert errors == [
+        "freeze: error: output node 'y_prd' is not in the graph (closest: y_pred, y_true)"
+    ]
+    assert "Traceback" not in proc.stderr and "WARNING:tensorflow" not in proc.stderr
+    assert proc.stdout == "" and not out.exists()

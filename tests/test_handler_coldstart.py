@@ -1,0 +1,88 @@
+"""Cold start in a fresh process, as Lambda's INIT phase: the model loads at import and the
+first request is served; a missing, corrupt or mismatched bundle fails INIT with one clear log
+line, before TensorFlow is even imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+try:
+    from handler.app import handler
+except Exception:
+    print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
+    raise
+init_s = time.perf_counter() - start
+from tests.handler_events import http_v2, invoke
+from demo.photos import photo_path
+event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Type": "image/jpeg"})
+start = time.perf_counter()
+first = invoke(handler, event)
+first_s = time.perf_counter() - start
+print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status, "answer": first.json()}))
+"""
+
+
+def cold_start(model_dir: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": str(ROOT)}
+    env.pop("MODEL_S3_URI", None)
+    proc = subprocess.run([sys.executable, "-c", COLD_START], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return proc, records
+
+
+@pytest.mark.slow
+def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_dir):
+    proc, records = cold_start(demo_model_dir)
+    assert proc.returncode == 0, proc.stderr
+    (loaded,) = [r for r in records if r.get("message") == "model loaded"]
+    for phase in ("read_verify_ms", "import_tensorflow_ms", "load_graph_ms", "warm_up_ms"):
+        assert loaded[phase] > 0
+    assert loaded["warm_up_ms"] < 5_000  # Grappler is off: the warm-up is a plain run
+    (result,) = [r for r in records if "init_s" in r]
+    assert result["status"] == 200 and result["answer"]["predictions"][0]["label"] == "dog"
+    print(f"cold start: {loaded}; init {result['init_s']:.2f} s, first request {result['first_s'] * 1e3:.0f} ms")
+
+
+def _missing(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    return tmp / "absent", r"no manifest at .*absent/model\.json"
+
+
+def _mismatched(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    shutil.copy(model_dir / "model.json", tmp / "model.json")
+    data = bytearray((model_dir / "model.pb").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    (tmp / "model.pb").write_bytes(data)
+    return tmp, r"graph .*model\.pb does not match its manifest: sha256"
+
+
+def _corrupt_manifest(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    (tmp / "model.json").write_text('{"name": "catsordogs"')
+    return tmp, r"invalid manifest .*model\.json"
+
+
+@pytest.mark.parametrize("make_bundle", [_missing, _mismatched, _corrupt_manifest],
+                         ids=["missing", "sha-mismatch", "corrupt-manifest"])
+def test_bad_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_path, make_bundle):
+    model_dir, reason = make_bundle(demo_model_dir, tmp_path)
+    proc, records = cold_start(model_dir)
+    assert proc.returncode != 0
+    errors = [r for r in records if r.get("level") == "ERROR"]
+    assert len(errors) == 1, records
+    assert re.search(reason, errors[0]["message"]), errors[0]["message"]
+    assert str(model_dir) in errors[0]["message"]
+    assert {"tensorflow_imported": False} in records  # failed before the 2 s TensorFlow import
+    assert "ModelBundleError" in proc.stderr  # raised: Lambda reports an INIT error

@@ -1,0 +1,142 @@
+"""`python -m infra.invoke`: every event file through the real handler in a fresh process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.generate import EVENTS_DIR, EXPECTED
+from handler.manifest import Manifest, load_manifest
+from infra.lambda_runtime import ROOT, LambdaContext, function_config
+
+REPORT = re.compile(
+    r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>[\d.]+) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>[\d.]+) ms)?$",
+    re.MULTILINE,
+)
+EVENT_FILES = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name != EXPECTED)
+
+
+def invoke(*args: str | Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run the invoke CLI in a fresh process, as `sam local invoke` would start a container."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.invoke", *map(str, args)], cwd=ROOT, capture_output=True,
+        text=True, env={**os.environ, "MODEL_DIR": str(model_dir)},
+    )
+
+
+def body_of(response: dict[str, Any]) -> bytes:
+    body = response.get("body") or ""
+    return base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+
+
+def label_of(event: dict[str, Any], body: dict[str, Any], manifest: Manifest) -> str:
+    """The top label, whichever protocol answered (native labels; TF Serving / v2 raw outputs)."""
+    path = event.get("rawPath") or event["path"]
+    if "/v1/models/" in path:
+        (p_dog,) = body["predictions"][0]
+    elif "/v2/models/" in path:
+        (p_dog,) = body["outputs"][0]["data"]
+    else:
+        return body["predictions"][0]["label"]
+    assert manifest.decoding == "sigmoid"  # one unit: P(labels[1])
+    return manifest.labels[int(p_dog >= 0.5)]
+
+
+@pytest.mark.slow
+def test_every_event_gets_its_expected_answer(demo_model_dir: Path) -> None:
+    """All events after one cold start (one warm container), each checked against expected.json."""
+    expected = json.loads((EVENTS_DIR / EXPECTED).read_text())
+    manifest = load_manifest(demo_model_dir)
+    proc = invoke(*EVENT_FILES, model_dir=demo_model_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    responses = [json.loads(line) for line in proc.stdout.splitlines()]
+    reports = list(REPORT.finditer(proc.stderr))
+    assert len(responses) == len(reports) == len(EVENT_FILES)
+    assert reports[0]["init"] and not any(r["init"] for r in reports[1:])  # one cold start
+    for path, response in zip(EVENT_FILES, responses, strict=True):
+        want = expected[path.name]
+        assert response["statusCode"] == want["status"], (path.name, response)
+        event = json.loads(path.read_text())
+        if "label" in want:
+            label = label_of(event, json.loads(body_of(response)), manifest)
+            assert label == want["label"], path.name
+        if "code" in want:
+            error = json.loads(body_of(response))
+            assert error["code"] == want["code"] and error["status"] == want["status"]
+            assert set(error) == {"error", "code", "status"}
+
+
+@pytest.mark.slow
+def test_one_event_cold_start_reports_like_lambda(demo_model_dir: Path) -> None:
+    proc = invoke(EVENTS_DIR / "http-predict-kitten-multipart.json", model_dir=demo_model_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = proc.stdout.splitlines()  # nothing but the response on stdout
+    prediction = json.loads(json.loads(line)["body"])["predictions"][0]
+    assert prediction["label"] == "cat" and 0.6 < prediction["probability"] < 0.8  # P(dog) 0.28
+    (report,) = REPORT.finditer(proc.stderr)
+    init, duration = float(report["init"]), float(report["duration"])
+    assert init > 500, "importing TensorFlow and loading the model takes longer than this"
+    assert int(report["billed"]) == pytest.approx(duration + init, abs=1.01)
+    assert int(report["memory"]) == function_config().memory_mb
+    assert 300 < int(report["used"]) < int(report["memory"])
+    assert f"START RequestId: {report['id']} Version: $LATEST" in proc.stderr
+    assert f"END RequestId: {report['id']}" in proc.stderr
+
+
+def test_init_failure_is_reported_as_lambda_does(tmp_path: Path) -> None:
+    proc = invoke("--handler", "json.no_such_handler", EVENTS_DIR / "http-health.json",
+                  model_dir=tmp_path)
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert "no_such_handler" in error["errorMessage"]
+
+
+def test_env_option_reaches_the_function(tmp_path: Path) -> None:
+    """--env overrides; the handler here is a stdlib callable that echoes its environment."""
+    script = tmp_path / "echo_env.py"
+    script.write_text("import os\ndef handler(event, context):\n"
+                      "    return {k: os.environ.get(k) for k in event}\n")
+    event = tmp_path / "event.json"
+    names = ["GREETING", "POWERTOOLS_SERVICE_NAME", "AWS_LAMBDA_FUNCTION_NAME"]
+    event.write_text(json.dumps(names))
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.invoke", "--handler", "echo_env.handler",
+         "--env", "GREETING=hello", str(event)],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "GREETING": "hello",
+        "POWERTOOLS_SERVICE_NAME": "tf-lambda-serving",  # from template.yaml
+        "AWS_LAMBDA_FUNCTION_NAME": "InferenceFunction",
+    }
+
+
+def test_context_counts_down_from_the_template_timeout() -> None:
+    config = function_config()
+    context = LambdaContext(config.name, config.memory_mb, config.timeout_s)
+    first = context.get_remaining_time_in_millis()
+    assert config.timeout_s * 1000 - 50 < first <= config.timeout_s * 1000
+    time.sleep(0.02)
+    assert context.get_remaining_time_in_millis() < first
+    assert context.invoked_function_arn.endswith(f":function:{config.name}")
+    assert context.log_group_name == f"/aws/lambda/{config.name}"
+
+
+def test_template_paths_are_mapped_to_the_project() -> None:
+    environment = function_config().environment
+    assert environment["MODEL_DIR"] == str(ROOT / "model")  # /var/task/model in the image
+    assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"  # the LogLevel parameter's default

@@ -1,0 +1,55 @@
+"""The upload page in a real browser (Debian's headless Chromium) against the local API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    if not (Path(CHROMEDRIVER).exists() and shutil.which("chromium")):
+        pytest.fail("Debian's chromium and chromium-driver are missing: run `make browser`")
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=900,900",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("photo", "label"), [("kitten", "cat"), ("dog", "dog")])
+def test_choosing_a_photo_shows_its_label(
+    browser: webdriver.Chrome, local_api_url: str, photos: dict[str, Path], photo: str, label: str
+) -> None:
+    browser.get(local_api_url + "/")
+    assert browser.title == "Cat or dog?"
+    result = browser.find_element(By.ID, "result")
+    browser.find_element(By.ID, "file").send_keys(str(photos[photo]))  # the page submits on change
+    WebDriverWait(browser, 30).until(
+        lambda _: result.text and result.text != "Thinking..."
+    )
+    assert result.text.split(" ")[0] == label, result.text
+    assert "error" not in (result.get_attribute("class") or "")
+    preview = browser.find_element(By.ID, "preview")
+    WebDriverWait(browser, 10).until(expected_conditions.visibility_of(preview))
+    assert browser.execute_script("return arguments[0].naturalWidth", preview) > 0
+    browser.save_screenshot(str(SCREENSHOT_DIR / f"upload-page-{photo}.png"))
