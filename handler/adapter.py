@@ -34,10 +34,12 @@ def stage_prefix(event: dict[str, Any], path: str) -> str:
         if stage != "$default" and (path == prefix or path.startswith(prefix + "/")):
             return prefix
         return ""
-    public = context.get("path") or ""  # REST API / payload 1.0: path without the stage
-    event_path = event.get("path") or "/"
-    if public != event_path and public.endswith(event_path.rstrip("/") or "/"):
-        return public[: len(public) - len(event_path.rstrip("/") or "/")].rstrip("/")
+    # REST API and payload 1.0: `path` is without the stage (or a custom domain's base path),
+    # requestContext.path is what the client asked for.
+    public = context.get("path") or ""
+    route = (event.get("path") or "/").rstrip("/") or "/"
+    if public != route and public.endswith(route):
+        return public[: -len(route)].rstrip("/")
     return ""
 
 

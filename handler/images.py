@@ -1,6 +1,6 @@
 """Image bytes -> one normalised input row, exactly as the manifest's `preprocessing` says.
 
-Decisions (also in the README):
+Decisions:
 - Size is checked twice before any pixel is decoded: the encoded bytes (MAX_IMAGE_BYTES) and the
   pixel count from the header (MAX_IMAGE_PIXELS): too large answers 413, bombs included.
 - Bytes Pillow cannot identify, and truncated or corrupt files, answer 422 (`not_an_image`,

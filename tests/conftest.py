@@ -125,4 +125,5 @@ def seed_handler(seed_model_dir: Path) -> Callable[[dict, Any], dict]:
     from handler.config import Settings
     from handler.loader import load_model
 
-    return make_handler(create_app(load_model(Settings.from_env({"MODEL_DIR": str(seed_model_dir)}))))
+    model = load_model(Settings.from_env({"MODEL_DIR": str(seed_model_dir)}))
+    return make_handler(create_app(model))

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 _TEXT = ("application/json", "text/")
+TARGET_GROUP = ("arn:aws:elasticloadbalancing:us-east-2:123456789012:"
+                "targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a")
 
 
 @dataclass
@@ -95,7 +97,8 @@ def http_v2(method: str, path: str, body: bytes | str = b"", headers: dict[str, 
     return event
 
 
-def function_url(method: str, path: str, body: bytes | str = b"", headers: dict[str, str] | None = None,
+def function_url(method: str, path: str, body: bytes | str = b"",
+                 headers: dict[str, str] | None = None,
                  query: dict[str, str] | None = None) -> dict[str, Any]:
     """Lambda Function URL event: payload 2.0, `$default` stage, a lambda-url domain."""
     return http_v2(method, path, body, headers, query,
@@ -110,8 +113,7 @@ def alb(method: str, path: str, body: bytes | str = b"", headers: dict[str, str]
                "x-forwarded-proto": "http", **{k.lower(): v for k, v in (headers or {}).items()}}
     text, b64 = _body(body, headers)
     return {
-        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-2:"
-                                   "123456789012:targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a"}},
+        "requestContext": {"elb": {"targetGroupArn": TARGET_GROUP}},
         "httpMethod": method, "path": path,
         "queryStringParameters": {k: quote(v) for k, v in (query or {}).items()},
         "headers": headers, "body": text, "isBase64Encoded": b64,

@@ -14,6 +14,8 @@ from urllib3 import encode_multipart_formdata
 from tests.handler_events import SOURCES, http_v2, invoke, rest_v1
 
 #: P(dog) the demo model gives the photos with the manifest's preprocessing (Pillow luma).
+JSON = {"Content-Type": "application/json"}
+JPEG = {"Content-Type": "image/jpeg"}
 P_DOG = {"kitten": 0.28, "dog": 0.87, "chelsea": 0.26}
 ORDER = ["kitten", "dog", "chelsea"]
 
@@ -29,7 +31,7 @@ def name(lambda_handler) -> str:
 
 
 def multipart(photos: dict[str, Path], names: list[str]) -> tuple[bytes, str]:
-    fields = [("file", (f"{n}{photos[n].suffix}", photos[n].read_bytes(), "image/jpeg")) for n in names]
+    fields = [("file", (photos[n].name, photos[n].read_bytes(), "image/jpeg")) for n in names]
     return encode_multipart_formdata(fields)
 
 
@@ -64,19 +66,18 @@ def test_predict_raw_image_body(lambda_handler, source, photos, photo, content_t
 
 def test_predict_json_base64(lambda_handler, source, photos):
     images = [base64.b64encode(photos[n].read_bytes()).decode() for n in ORDER]
-    event = source("POST", "/predict", json.dumps({"images": images}), {"Content-Type": "application/json"})
+    event = source("POST", "/predict", json.dumps({"images": images}), JSON)
     assert_photos(invoke(lambda_handler, event).json()["predictions"], ORDER)
 
 
 def test_tfserving_predict_b64_rows_and_columns(lambda_handler, source, photos, name):
     b64 = {"b64": base64.b64encode(photos["kitten"].read_bytes()).decode()}
-    headers = {"Content-Type": "application/json"}
     rows = invoke(lambda_handler, source("POST", f"/v1/models/{name}:predict",
-                                         json.dumps({"instances": [b64, b64]}), headers)).json()
+                                         json.dumps({"instances": [b64, b64]}), JSON)).json()
     assert rows["predictions"][0][0] == pytest.approx(P_DOG["kitten"], abs=0.03)
     assert rows["predictions"][1] == pytest.approx(rows["predictions"][0], abs=1e-6)
     columns = invoke(lambda_handler, source("POST", f"/v1/models/{name}:predict",
-                                            json.dumps({"inputs": [b64]}), headers)).json()
+                                            json.dumps({"inputs": [b64]}), JSON)).json()
     assert list(columns) == ["outputs"]
     assert columns["outputs"][0] == pytest.approx(rows["predictions"][0], abs=1e-6)
 
@@ -87,7 +88,7 @@ def test_v2_infer_bytes_image(lambda_handler, source, photos, name):
         "name": model["inputs"][0]["name"], "shape": [1], "datatype": "BYTES",
         "data": [base64.b64encode(photos["dog"].read_bytes()).decode()],
     }]}
-    event = source("POST", f"/v2/models/{name}/infer", json.dumps(request), {"Content-Type": "application/json"})
+    event = source("POST", f"/v2/models/{name}/infer", json.dumps(request), JSON)
     answer = invoke(lambda_handler, event).json()
     assert answer["model_name"] == name and answer["id"] == "r1"
     (output,) = answer["outputs"]
@@ -97,7 +98,8 @@ def test_v2_infer_bytes_image(lambda_handler, source, photos, name):
 
 GETS = {
     "/health": lambda b, n: b["status"] == "ok" and b["model"] == n,
-    "/model": lambda b, n: b["labels"] == ["cat", "dog"] and b["preprocessing"]["color_mode"] == "L",
+    "/model": lambda b, n: b["labels"] == ["cat", "dog"]
+    and b["preprocessing"]["color_mode"] == "L",
     "/v1/models/{name}": lambda b, n: b["model_version_status"][0]["state"] == "AVAILABLE",
     "/v1/models/{name}/metadata": lambda b, n: b["model_spec"]["name"] == n and list(
         b["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"].values()
@@ -105,7 +107,8 @@ GETS = {
     "/v2": lambda b, n: b["name"] == "tf-lambda-serving" and "version" in b,
     "/v2/health/live": lambda b, n: b == {"live": True},
     "/v2/health/ready": lambda b, n: b == {"ready": True},
-    "/v2/models/{name}": lambda b, n: b["name"] == n and b["inputs"][0]["shape"] == [-1, 256, 256, 1],
+    "/v2/models/{name}": lambda b, n: b["name"] == n
+    and b["inputs"][0]["shape"] == [-1, 256, 256, 1],
     "/v2/models/{name}/ready": lambda b, n: b == {"name": n, "ready": True},
     "/openapi.json": lambda b, n: "/v1/models/{name}:predict" in b["paths"],
 }
@@ -145,7 +148,7 @@ def test_openapi_documents_every_body(lambda_handler):
     lambda *a, **k: rest_v1(*a, stage="Prod", **k),
 ], ids=["http-api-named-stage", "rest-api-stage"])
 def test_behind_a_stage_prefix(lambda_handler, photos, make_event):
-    event = make_event("POST", "/predict", photos["dog"].read_bytes(), {"Content-Type": "image/jpeg"})
+    event = make_event("POST", "/predict", photos["dog"].read_bytes(), JPEG)
     if "rawPath" in event:
         assert event["rawPath"] == "/Prod/predict"
     else:

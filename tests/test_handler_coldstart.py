@@ -31,7 +31,8 @@ event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Ty
 start = time.perf_counter()
 first = invoke(handler, event)
 first_s = time.perf_counter() - start
-print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status, "answer": first.json()}))
+print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status,
+                  "answer": first.json()}))
 """
 
 
@@ -54,7 +55,8 @@ def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_d
     assert loaded["warm_up_ms"] < 5_000  # Grappler is off: the warm-up is a plain run
     (result,) = [r for r in records if "init_s" in r]
     assert result["status"] == 200 and result["answer"]["predictions"][0]["label"] == "dog"
-    print(f"cold start: {loaded}; init {result['init_s']:.2f} s, first request {result['first_s'] * 1e3:.0f} ms")
+    print(f"cold start: {loaded}; init {result['init_s']:.2f} s, "
+          f"first request {result['first_s'] * 1e3:.0f} ms")
 
 
 def _missing(model_dir: Path, tmp: Path) -> tuple[Path, str]:

@@ -154,3 +154,15 @@ def test_non_http_event_gets_a_clear_400(lambda_handler, event):
     response = invoke(lambda_handler, event)
     body = assert_error(response, 400, "unsupported_event")
     assert "not an HTTP event" in body["error"] and "API Gateway" in body["error"]
+
+
+def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch):
+    from handler import app
+
+    def boom(batch):
+        raise RuntimeError("simulated runtime failure")
+
+    monkeypatch.setattr(app.model.runtime, "predict", boom)
+    event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
+    body = assert_error(invoke(lambda_handler, event), 500, "internal_error")
+    assert "simulated" not in body["error"]  # details go to the logs, not to clients

@@ -107,7 +107,8 @@ def test_jpeg_draft_decodes_at_reduced_size_with_the_same_answer():
     opened = Image.open(io.BytesIO(data))
     opened.draft("L", (8, 8))
     assert opened.size == (100, 100)  # the decoder's 1/8 scale
-    full = np.asarray(smooth.convert("L").resize((8, 8), Image.Resampling.BILINEAR), np.float32) / 255
+    full = smooth.convert("L").resize((8, 8), Image.Resampling.BILINEAR)
+    full = np.asarray(full, np.float32) / 255
     np.testing.assert_allclose(decode(data, GRAY, LIMITS)[..., 0], full, atol=0.05)
 
 

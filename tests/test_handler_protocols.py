@@ -31,7 +31,8 @@ def kitten_tensor(model, photos) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def kitten_p_dog(lambda_handler, photos) -> float:
-    event = http_v2("POST", "/predict", photos["kitten"].read_bytes(), {"Content-Type": "image/jpeg"})
+    jpeg = {"Content-Type": "image/jpeg"}
+    event = http_v2("POST", "/predict", photos["kitten"].read_bytes(), jpeg)
     return invoke(lambda_handler, event).json()["predictions"][0]["probabilities"]["dog"]
 
 
@@ -41,7 +42,9 @@ def post(handler, path: str, body: dict) -> dict:
     return response.json()
 
 
-def test_tfserving_raw_tensor_forms_agree_with_the_image_path(lambda_handler, model, kitten_tensor, kitten_p_dog):
+def test_tfserving_raw_tensor_forms_agree_with_the_image_path(
+    lambda_handler, model, kitten_tensor, kitten_p_dog
+):
     name, input_name = model["name"], model["input"]["name"]
     row = kitten_tensor.tolist()
     path = f"/v1/models/{name}:predict"
@@ -70,7 +73,9 @@ def test_v2_fp32_json_flat_and_nested(lambda_handler, model, kitten_tensor, kitt
         assert 0.0 <= output["data"][1] <= 1.0
 
 
-def test_tritonclient_http_against_the_local_api(local_api_url, model, photos, kitten_tensor, kitten_p_dog):
+def test_tritonclient_http_against_the_local_api(
+    local_api_url, model, photos, kitten_tensor, kitten_p_dog
+):
     """The real Open Inference Protocol client, unchanged, binary tensor extension included."""
     name, input_name, output_name = model["name"], model["input"]["name"], model["output"]["name"]
     client = triton.InferenceServerClient(url=local_api_url.removeprefix("http://"))
@@ -87,7 +92,7 @@ def test_tritonclient_http_against_the_local_api(local_api_url, model, photos, k
             result = client.infer(name, [tensor])
             assert result.as_numpy(output_name)[0, 0] == pytest.approx(kitten_p_dog, abs=1e-5)
 
-        files = np.array([photos["kitten"].read_bytes(), photos["dog"].read_bytes()], dtype=np.object_)
+        files = np.array([photos[n].read_bytes() for n in ("kitten", "dog")], dtype=np.object_)
         images = triton.InferInput(input_name, [2], "BYTES")
         images.set_data_from_numpy(files)  # binary: length-prefixed raw image files
         outputs = [triton.InferRequestedOutput(output_name)]

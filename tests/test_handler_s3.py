@@ -45,7 +45,7 @@ def test_model_from_s3_serves_and_is_cached(s3, tmp_path, demo_model_dir, photos
     assert invoke(handler, event).json()["predictions"][0]["label"] == "dog"
     assert (tmp_path / "model.pb").read_bytes() == (demo_model_dir / "model.pb").read_bytes()
 
-    # A second cold start in the same sandbox (INIT retried): the verified graph is not fetched again.
+    # A second cold start in the same sandbox (INIT retried): the verified graph is not fetched.
     s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/model.pb")
     assert resolve_model_dir(settings(URI, tmp_path)) == tmp_path
 

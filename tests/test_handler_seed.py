@@ -37,7 +37,8 @@ def reference(seed_model_dir: Path, photos) -> dict[str, np.ndarray]:
         image = ImageOps.exif_transpose(Image.open(photos[name])).convert("RGB")
         image = image.resize((p.width, p.height), Image.Resampling.BILINEAR)
         rows.append(np.asarray(image, np.float32) * p.scale + p.offset)
-    graph_def = tf.compat.v1.GraphDef.FromString((seed_model_dir / manifest.graph.path).read_bytes())
+    graph = (seed_model_dir / manifest.graph.path).read_bytes()
+    graph_def = tf.compat.v1.GraphDef.FromString(graph)
     with tf.Graph().as_default() as graph:
         tf.compat.v1.import_graph_def(graph_def, name="")
         with tf.compat.v1.Session(graph=graph) as session:
@@ -46,11 +47,14 @@ def reference(seed_model_dir: Path, photos) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
-def test_seed_predict_matches_an_independent_reference(seed_handler, seed_model_dir, photos, reference, source):
+def test_seed_predict_matches_an_independent_reference(
+    seed_handler, seed_model_dir, photos, reference, source
+):
     labels = load_manifest(seed_model_dir).labels
     fields = [("file", (f"{n}.png", as_png(photos[n]), "image/png")) for n in ORDER]
     body, content_type = encode_multipart_formdata(fields)
-    response = invoke(seed_handler, SOURCES[source]("POST", "/predict", body, {"Content-Type": content_type}))
+    event = SOURCES[source]("POST", "/predict", body, {"Content-Type": content_type})
+    response = invoke(seed_handler, event)
     assert response.status == 200, response.body
     answer = response.json()
     assert answer["model"] == load_manifest(seed_model_dir).name
@@ -62,11 +66,14 @@ def test_seed_predict_matches_an_independent_reference(seed_handler, seed_model_
         assert sum(got) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_seed_jpeg_decoded_at_reduced_scale_stays_close(seed_handler, seed_model_dir, photos, reference):
+def test_seed_jpeg_decoded_at_reduced_scale_stays_close(
+    seed_handler, seed_model_dir, photos, reference
+):
     """JPEGs use Image.draft (decode at 1/2 scale when the target is <= half the size)."""
     labels = load_manifest(seed_model_dir).labels
     for name in ("kitten", "dog"):
-        event = SOURCES["http"]("POST", "/predict", photos[name].read_bytes(), {"Content-Type": "image/jpeg"})
+        jpeg = {"Content-Type": "image/jpeg"}
+        event = SOURCES["http"]("POST", "/predict", photos[name].read_bytes(), jpeg)
         probabilities = invoke(seed_handler, event).json()["predictions"][0]["probabilities"]
         np.testing.assert_allclose([probabilities[l] for l in labels], reference[name], atol=0.05)
 
@@ -99,6 +106,7 @@ def test_seed_tells_held_out_stripes_apart(seed_handler, seed_model_dir):
         stripes.stripes(rng, label, 256).save(buffer, "JPEG", quality=90)
         fields.append(("file", (f"{i}.jpg", buffer.getvalue(), "image/jpeg")))
     body, content_type = encode_multipart_formdata(fields)
-    answer = invoke(seed_handler, SOURCES["http"]("POST", "/predict", body, {"Content-Type": content_type})).json()
+    event = SOURCES["http"]("POST", "/predict", body, {"Content-Type": content_type})
+    answer = invoke(seed_handler, event).json()
     predicted = [p["label"] for p in answer["predictions"]]
     assert sum(p == t for p, t in zip(predicted, truth)) >= 7, (predicted, truth)
