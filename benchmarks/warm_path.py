@@ -5,7 +5,9 @@ In one process, after the cold start, each round calls, in turn:
 - `handler_multipart`: the same photo as a multipart upload (what the upload page sends);
 - `bare`: Pillow decode (draft) + greyscale + resize + scale, then `session.run`, on the same
   bytes, the same session: the least work any server of this model must do per image;
-- `session_run`: `session.run` alone on a ready batch.
+- `session_run`: `session.run` alone on a ready batch;
+- `handler_health`: `GET /health` through the handler, no model work: the fixed cost of one
+  invocation through Powertools, Mangum and FastAPI.
 Interleaving spreads the machine's noise over all four; the first rounds are discarded.
 """
 
@@ -15,6 +17,8 @@ import io
 from typing import Any
 
 import numpy as np
+
+from infra.local_api import http_api_event
 
 from benchmarks.common import (
     PHOTO_LABEL, check_prediction, child_main, jpeg_event, lambda_context, multipart_event,
@@ -47,6 +51,7 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
 
     image = photo_bytes()
     events = {"handler": jpeg_event(image), "handler_multipart": multipart_event([image])}
+    health = http_api_event("GET", "/health", [("host", "api.example.com")], b"", "192.0.2.1")
     bare = bare_predictor(model)
     batch = model.preprocess([image])
     runtime = model.runtime
@@ -59,6 +64,7 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
         **{name: (lambda e=event: handler(e, lambda_context())) for name, event in events.items()},
         "bare": lambda: bare(image),
         "session_run": lambda: runtime.predict(batch),
+        "handler_health": lambda: handler(health, lambda_context()),
     }
     samples: dict[str, list[float]] = {name: [] for name in work}
     for round_ in range(warmup + calls):

@@ -1,0 +1,100 @@
+"""Run every benchmark, print the results as tables, write them as JSON and markdown.
+
+    python -m benchmarks [--quick] [--install-size] [--only SECTION ...]     (or: make bench)
+
+MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
+Keras file it came from (for the size comparison). Every figure that needs the handler comes from
+fresh processes of this interpreter with the function's environment (template.yaml + MODEL_DIR).
+Targets are ratios against a floor measured in the same run; nothing here asserts a time.
+--quick uses tiny counts (a smoke test of the code, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cold_start, local_api, report, size
+from benchmarks.common import ROOT, function_env, machine, run_fresh
+
+SECTIONS = ("cold_start", "warm_path", "local_api", "batching", "memory", "size")
+#: (full, --quick) counts.
+COUNTS = {
+    "cold_rounds": (7, 1),
+    "warm_calls": (300, 10),
+    "api_requests": (300, 8),
+    "api_seconds": (20.0, 5.0),
+    "batch_repeats": (15, 1),
+    "memory_invocations": (10_000, 50),
+}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    pick = {key: value[1 if args.quick else 0] for key, value in COUNTS.items()}
+    env = function_env(args.model_dir)
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "counts": pick}
+    started = time.perf_counter()
+
+    def section(name: str, measure: Any) -> None:
+        if name in args.only:
+            t = time.perf_counter()
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            results[name] = measure()
+            print(f"[bench] {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+
+    def fresh(module: str, **params: Any) -> dict[str, Any]:
+        return run_fresh(module, [json.dumps(params)], env)
+
+    section("cold_start", lambda: cold_start.measure(env, pick["cold_rounds"]))
+    section("warm_path", lambda: fresh("benchmarks.warm_path", calls=pick["warm_calls"]))
+    section("local_api", lambda: local_api.measure(
+        env, [1, 2, 8], pick["api_requests"], pick["api_seconds"]))
+    section("batching", lambda: fresh(
+        "benchmarks.batching", sizes=[1, 8, 32], repeats=pick["batch_repeats"]))
+    section("memory", lambda: fresh("benchmarks.memory", invocations=pick["memory_invocations"]))
+    section("size", lambda: size.measure(args.demo_dir, args.model_dir, args.install_size))
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["command"] = " ".join(["python -m benchmarks", shlex.join(sys.argv[1:])]).strip()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test")
+    parser.add_argument("--install-size", action="store_true",
+                        help="measure `pip install --target -r requirements.txt` (~25 s; cached)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--model-dir", type=Path,
+                        default=Path(os.environ.get("MODEL_DIR") or ROOT / "model"))
+    parser.add_argument("--demo-dir", type=Path, default=ROOT / "build" / "demo")
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "benchmarks.json",
+                        help="where to write the figures as JSON")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="where to write the tables (default: benchmarks/RESULTS.md, "
+                             "except with --quick)")
+    args = parser.parse_args(argv)
+    args.model_dir = args.model_dir.resolve()
+    if not (args.model_dir / "model.json").is_file():
+        parser.error(f"no model.json in {args.model_dir}: run `make model` first")
+
+    results = run(args)
+    text = report.markdown(results)
+    print(text)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+    markdown = args.markdown or (None if args.quick else ROOT / "benchmarks" / "RESULTS.md")
+    if markdown:
+        markdown.write_text(text + "\n", "utf-8")
+    print(f"\nwrote {args.json}" + (f" and {markdown}" if markdown else ""), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
