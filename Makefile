@@ -10,17 +10,18 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 DEMO_DIR := build/demo
 MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools browser demo-model model run test events bench clean
+.PHONY: help setup tools checkov lock browser demo-model model run test events bench clean
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
-	@echo "other: setup tools browser demo-model model events bench clean"
+	@echo "other: setup tools checkov lock browser demo-model model events bench clean"
 
 $(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
 	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found (install it, e.g. 'pyenv install 3.12')" >&2; exit 1; }
@@ -41,6 +42,21 @@ $(TOOLS)/.installed: infra/requirements-tools.txt
 	touch $@
 
 tools: $(TOOLS)/.installed
+
+# checkov pins boto3, pydantic and networkx apart from both the runtime and aws-sam-cli: its own venv.
+$(CHECKOV)/.installed: infra/requirements-checkov.txt
+	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found" >&2; exit 1; }
+	$(PYTHON312) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV)/.installed
+
+# requirements.txt -> requirements-amd64.lock and requirements-arm64.lock (every package pinned
+# with its hashes, environment markers evaluated for each image's platform by uv).
+lock: $(TOOLS)/.installed
+	$(TOOLS)/bin/python -m infra.image_deps lock
 
 # Debian's chromium + chromedriver, for the upload-page test in a real browser.
 browser:
@@ -66,7 +82,7 @@ run: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m infra.local_api --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected nothing: say so, and fail.
-test: setup tools browser
+test: setup tools checkov browser
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
@@ -74,7 +90,7 @@ events: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m events.generate
 
 bench: model
-	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf build $(MODEL_DIR) .pytest_cache

@@ -7,7 +7,8 @@
   (an S3 notification, a test event `{}`) answers a 400 JSON error in the HTTP response shape
   instead of Mangum's unexplained RuntimeError, and is logged as a warning.
 - Powertools adds the request id and cold-start flag to every log line; the EMF metrics the
-  request recorded are flushed (one JSON line) after each invocation.
+  request recorded are flushed (one JSON line) after each invocation; with tracing on, each
+  invocation is one X-Ray subsegment.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handler.errors import ErrorBody
-from handler.observability import logger, metrics
+from handler.observability import logger, metrics, traced
 
 LambdaHandler = Callable[[Any, Any], dict[str, Any]]
 
@@ -83,6 +84,7 @@ def lambda_handler(app: ASGIApp) -> LambdaHandler:
     """The Lambda entry point for `app`: Mangum with logging context and metrics."""
     adapter = LambdaAdapter(StagePrefix(app), lifespan="off")
 
+    @traced
     @logger.inject_lambda_context(clear_state=True)  # no request's keys leak into the next
     def handle(event: Any, context: Any) -> dict[str, Any]:
         try:

@@ -13,13 +13,29 @@ Model source
     MODEL_CACHE_DIR    where the S3 download goes (default /tmp/model; /tmp is Lambda's only
                        writable disk and lives as long as the container).
 
-Limits (one place; every one answers 413 when exceeded)
-    MAX_REQUEST_BYTES  decoded request body (default 6 MiB: Lambda's synchronous request bound).
-    MAX_IMAGE_BYTES    one encoded image (default 4.4 MB: the largest image that fits a 6 MB
-                       event once API Gateway base64-encodes it).
-    MAX_IMAGE_PIXELS   width x height from the image header, checked before decoding (default
-                       40 M; a decompression bomb is refused before any pixel is decoded).
-    MAX_BATCH          images or tensor rows in one request (default 32).
+Which model is trusted (handler/trust.py; a refusal fails the cold start with one ERROR line)
+    MODEL_SHA256       the expected sha256 of model.pb (64 hex digits; default: unset). Set it
+                       from the deployment (a template parameter), not from the bucket: the
+                       manifest's own sha256 only proves that model.json and model.pb agree, and
+                       whoever can replace one in S3 can replace both.
+    EXTRA_ALLOWED_OPS  op types to accept beyond the built-in allowlist of inference ops,
+                       separated by commas or spaces (e.g. "Assert,CheckNumerics"), for a graph
+                       with unusual layers. The refusal's log line names the ops it found.
+
+Limits (one place; every one answers 413 when exceeded, before the work it bounds; a value
+exactly at a limit is accepted)
+    MAX_REQUEST_BYTES    decoded request body (default 6 MiB = 6,291,456: Lambda's synchronous
+                         request bound); checked on the body before it is parsed.
+    MAX_IMAGE_BYTES      one encoded image (default 4,400,000: the largest image that fits a 6 MB
+                         event once API Gateway base64-encodes it); checked before Pillow opens it.
+    MAX_IMAGE_PIXELS     width x height from the image header (default 40,000,000); checked before
+                         any pixel is decoded, so a decompression bomb costs nothing.
+    MAX_BATCH            images or tensor rows in one request (default 32); checked before any
+                         image is decoded.
+    MAX_TENSOR_ELEMENTS  numbers in one JSON tensor (TF Serving `instances`/`inputs`, v2 `data`)
+                         or v2 binary tensor (default: MAX_BATCH x the model's input elements,
+                         e.g. 32 x 256 x 256 x 1 = 2,097,152 for the demo model); checked on the
+                         parsed JSON's list lengths, before NumPy builds an array.
 
 Observability (read by Powertools for AWS Lambda itself)
     POWERTOOLS_SERVICE_NAME       service name in logs and metrics (default tf-lambda-serving).
@@ -29,9 +45,11 @@ Observability (read by Powertools for AWS Lambda itself)
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
@@ -47,16 +65,31 @@ class Limits:
     max_image_bytes: int = 4_400_000
     max_image_pixels: int = 40_000_000
     max_batch: int = 32
+    #: None until the model is known: then MAX_BATCH x its input elements (`for_input`)
+    max_tensor_elements: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
         defaults = cls()
+        elements = env.get("MAX_TENSOR_ELEMENTS")
         return cls(
             max_request_bytes=int(env.get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             max_batch=int(env.get("MAX_BATCH", defaults.max_batch)),
+            max_tensor_elements=int(elements) if elements else None,
         )
+
+    def tensor_elements(self, shape: Sequence[int | None]) -> int:
+        """MAX_TENSOR_ELEMENTS, or by default MAX_BATCH x the elements of one row of `shape`
+        (the model input's shape, batch first; a dimension left open counts as 1)."""
+        if self.max_tensor_elements is not None:
+            return self.max_tensor_elements
+        return self.max_batch * math.prod(d or 1 for d in shape[1:])
+
+    def for_input(self, shape: Sequence[int | None]) -> Limits:
+        """These limits with MAX_TENSOR_ELEMENTS resolved for a model input of `shape`."""
+        return replace(self, max_tensor_elements=self.tensor_elements(shape))
 
 
 @dataclass(frozen=True)
@@ -69,6 +102,8 @@ class Settings:
     service_name: str
     metrics_namespace: str
     limits: Limits
+    model_sha256: str | None = None
+    extra_allowed_ops: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -79,4 +114,6 @@ class Settings:
             service_name=env.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
             limits=Limits.from_env(env),
+            model_sha256=(env.get("MODEL_SHA256") or "").strip().lower() or None,
+            extra_allowed_ops=frozenset(re.findall(r"[^\s,]+", env.get("EXTRA_ALLOWED_OPS", ""))),
         )

@@ -1,7 +1,8 @@
 """Cold start: find the bundle, verify it, open the session, warm it up; or fail loudly.
 
-The manifest and the graph's sha256 are checked before TensorFlow is imported, so a missing or
-mismatched bundle fails in milliseconds with one log line saying what is wrong and where it
+The manifest, the graph's sha256 and its trust (handler/trust.py: the MODEL_SHA256 pin, the
+inference-op allowlist) are checked before TensorFlow is imported, so a missing, mismatched or
+untrusted bundle fails in milliseconds with one log line saying what is wrong and where it
 looked, and the raised error makes Lambda report an INIT failure: never a wrong answer.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from handler import trust
 from handler.config import Settings
 from handler.manifest import ModelBundleError, load_manifest, read_verified_graph
 from handler.model import Model
@@ -32,6 +34,7 @@ def load_model(settings: Settings) -> Model:
         model_dir = resolve_model_dir(settings)
         manifest = load_manifest(model_dir)
         graph = read_verified_graph(model_dir, manifest)
+        trust.check(graph, manifest, settings.model_sha256, settings.extra_allowed_ops)
         lap("read_verify")
         # The runtime's import is TensorFlow's (~2 s): only once the bundle is known to be good.
         from handler.runtime.tf_graph import TensorFlowRuntime
@@ -46,6 +49,7 @@ def load_model(settings: Settings) -> Model:
         raise
     logger.info(
         "model loaded",
-        extra={"model": manifest.name, "version": manifest.version, "source": where, **timings},
+        extra={"model": manifest.name, "version": manifest.version, "source": where,
+               "pinned": settings.model_sha256 is not None, **timings},
     )
-    return Model(runtime, settings.limits)
+    return Model(runtime, settings.limits.for_input(manifest.input.shape))

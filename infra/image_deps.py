@@ -1,20 +1,30 @@
-"""Resolve (or install) requirements.txt for the Lambda image's platform, from any machine.
+"""Lock, resolve or install the runtime requirements for the Lambda image's platform, from any machine.
 
-    python -m infra.image_deps              # dry run: print what the image's pip would install
-    python -m infra.image_deps --install DIR # install into DIR and print its size
+    python -m infra.image_deps lock                  # requirements.txt -> one hashed lock per arch
+    python -m infra.image_deps resolve [--arch A]    # dry run: what the image's pip would install
+    python -m infra.image_deps install DIR [--arch A] # install into DIR and print its size
 
-The image is the AWS Lambda Python 3.12 base (Amazon Linux 2023, glibc 2.34, x86_64), so a wheel
-fits if it is cp312/abi3/py3 and tagged manylinux with glibc <= 2.34. pip's `--platform` does not
-widen to older tags by itself: every accepted tag is listed (the legacy manylinux2014 name makes
-pip add manylinux2010 and manylinux1). `--only-binary=:all:`: the image build compiles nothing.
+The image is the AWS Lambda Python 3.12 base (Amazon Linux 2023, glibc 2.34) for x86_64 or arm64,
+so a wheel fits if it is cp312/abi3/py3 and tagged manylinux for that machine with glibc <= 2.34.
+
+- Locking: uv evaluates requirements.txt's environment markers for the *target* platform
+  (`--python-platform`), which pip cannot do (pip evaluates markers against the interpreter that
+  runs it). That is what lets one requirements.txt say `tensorflow-cpu` on x86_64 (no aarch64
+  wheel exists) and `tensorflow` on aarch64. Each lock pins every package, transitive ones too,
+  with the sha256 of each of its files; the image installs it with `--require-hashes`.
+- Resolving: pip's `--platform` does not widen to older tags by itself, so every accepted tag is
+  listed (the legacy manylinux2014 name makes pip add manylinux2010 and manylinux1 on x86_64:
+  libclang ships a manylinux2010 wheel only). `--only-binary=:all:`: the image compiles nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -23,41 +33,96 @@ from infra.lambda_runtime import ROOT
 
 PYTHON_VERSION = "3.12"
 GLIBC_MINOR = 34  # Amazon Linux 2023 (the python3.11 base, Amazon Linux 2, has glibc 2.26)
+REQUIREMENTS = ROOT / "requirements.txt"
 
 
-def platforms(glibc_minor: int = GLIBC_MINOR) -> list[str]:
-    """Every x86_64 manylinux tag a system with glibc 2.<glibc_minor> runs."""
-    return [f"manylinux_2_{minor}_x86_64" for minor in range(5, glibc_minor + 1)] + [
-        "manylinux2014_x86_64"
+@dataclass(frozen=True)
+class Arch:
+    """One Lambda architecture under its three names."""
+
+    lambda_name: str  # template.yaml `Architectures`
+    docker: str  # Docker's TARGETARCH: the Dockerfile picks the lock by it
+    machine: str  # wheel tags, uv's --python-platform, `platform_machine` markers
+    oldest_glibc_minor: int  # the oldest manylinux for this machine (manylinux1 / manylinux2014)
+
+    @property
+    def lock(self) -> Path:
+        return ROOT / f"requirements-{self.docker}.lock"
+
+    def platforms(self, glibc_minor: int = GLIBC_MINOR) -> list[str]:
+        """Every manylinux tag a system of this machine with glibc 2.<glibc_minor> runs."""
+        return [
+            f"manylinux_2_{minor}_{self.machine}"
+            for minor in range(self.oldest_glibc_minor, glibc_minor + 1)
+        ] + [f"manylinux2014_{self.machine}"]
+
+
+ARCHES = {
+    arch.lambda_name: arch
+    for arch in (Arch("x86_64", "amd64", "x86_64", 5), Arch("arm64", "arm64", "aarch64", 17))
+}
+DEFAULT_ARCH = "x86_64"
+
+
+def platforms(glibc_minor: int = GLIBC_MINOR, arch: str = DEFAULT_ARCH) -> list[str]:
+    """Every manylinux tag the image of `arch` runs."""
+    return ARCHES[arch].platforms(glibc_minor)
+
+
+def uv_executable() -> str:
+    """uv from the tools venv (infra/requirements-tools.txt), else from PATH."""
+    venv_uv = ROOT / ".venv-tools" / "bin" / "uv"
+    found = str(venv_uv) if venv_uv.exists() else shutil.which("uv")
+    if found is None:
+        raise FileNotFoundError("uv not found: run `make tools` (infra/requirements-tools.txt)")
+    return found
+
+
+def lock_command(arch: str, requirements: Path = REQUIREMENTS) -> list[str]:
+    """The `uv pip compile` that writes `arch`'s hashed lock from requirements.txt."""
+    target = ARCHES[arch]
+    return [
+        uv_executable(), "pip", "compile", "--quiet", "--generate-hashes",
+        "--python-version", PYTHON_VERSION,
+        "--python-platform", f"{target.machine}-manylinux_2_{GLIBC_MINOR}",
+        "--custom-compile-command", "make lock",
+        "--output-file", str(target.lock.relative_to(ROOT)), str(requirements.relative_to(ROOT)),
     ]
 
 
 def pip_command(
-    target: Path, requirements: Path, dry_run: bool, glibc_minor: int = GLIBC_MINOR
+    target: Path, requirements: Path, dry_run: bool, glibc_minor: int = GLIBC_MINOR,
+    arch: str = DEFAULT_ARCH,
 ) -> list[str]:
-    """The `pip install` that fetches requirements for the image, not for this machine."""
+    """The `pip install` that fetches requirements for the image, not for this machine.
+
+    A lock (`*.lock`) is installed as the image installs it: hashes required, no dependency
+    resolution (the lock already holds every package).
+    """
     command = [
         sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
         "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-        *(arg for platform in platforms(glibc_minor) for arg in ("--platform", platform)),
+        *(arg for platform in platforms(glibc_minor, arch) for arg in ("--platform", platform)),
         "--target", str(target), "-r", str(requirements),
     ]
+    if requirements.suffix == ".lock":
+        command += ["--require-hashes", "--no-deps"]
     if dry_run:
         command += ["--dry-run", "--quiet", "--report", "-"]
     return command
 
 
 def resolve(
-    requirements: Path = ROOT / "requirements.txt", glibc_minor: int = GLIBC_MINOR
+    requirements: Path = REQUIREMENTS, glibc_minor: int = GLIBC_MINOR, arch: str = DEFAULT_ARCH
 ) -> list[dict[str, Any]]:
     """pip's installation report items (name, version, wheel URL) for the image's platform."""
     with TemporaryDirectory() as target:
         proc = subprocess.run(
-            pip_command(Path(target), requirements, dry_run=True, glibc_minor=glibc_minor),
+            pip_command(Path(target), requirements, True, glibc_minor, arch),
             capture_output=True, text=True, check=False,
         )
     if proc.returncode != 0:
-        raise RuntimeError(f"requirements do not resolve for the image:\n{proc.stderr}")
+        raise RuntimeError(f"requirements do not resolve for the {arch} image:\n{proc.stderr}")
     return json.loads(proc.stdout)["install"]
 
 
@@ -68,22 +133,34 @@ def tree_size(folder: Path) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--install", type=Path, metavar="DIR", help="install into DIR, print sizes")
-    parser.add_argument("-r", "--requirements", type=Path, default=ROOT / "requirements.txt")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("lock", help="write requirements-<arch>.lock for every architecture")
+    for name in ("resolve", "install"):
+        command = commands.add_parser(name)
+        if name == "install":
+            command.add_argument("dir", type=Path)
+        command.add_argument("--arch", choices=sorted(ARCHES), default=DEFAULT_ARCH)
+        command.add_argument("-r", "--requirements", type=Path, help="default: the arch's lock")
     args = parser.parse_args(argv)
-    if args.install is None:
-        for item in resolve(args.requirements):
+    if args.command == "lock":
+        for arch in ARCHES.values():
+            subprocess.run(lock_command(arch.lambda_name), cwd=ROOT, check=True)
+            print(f"wrote {arch.lock.relative_to(ROOT)}")
+        return
+    requirements = args.requirements or ARCHES[args.arch].lock
+    if args.command == "resolve":
+        for item in resolve(requirements, arch=args.arch):
             meta = item["metadata"]
             wheel = item["download_info"]["url"].rsplit("/", 1)[-1]
             print(f"{meta['name']}=={meta['version']}  {wheel}")
         return
-    subprocess.run(pip_command(args.install, args.requirements, dry_run=False), check=True)
-    sizes = sorted(
-        ((tree_size(p), p.name) for p in args.install.iterdir() if p.is_dir()), reverse=True
+    subprocess.run(
+        pip_command(args.dir, requirements, dry_run=False, arch=args.arch), check=True
     )
+    sizes = sorted(((tree_size(p), p.name) for p in args.dir.iterdir() if p.is_dir()), reverse=True)
     for size, name in sizes[:10]:
         print(f"{size / 1e6:10.1f} MB  {name}")
-    print(f"{tree_size(args.install) / 1e6:10.1f} MB  total installed in {args.install}")
+    print(f"{tree_size(args.dir) / 1e6:10.1f} MB  total installed in {args.dir}")
 
 
 if __name__ == "__main__":

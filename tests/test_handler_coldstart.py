@@ -36,8 +36,10 @@ print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status,
 """
 
 
-def cold_start(model_dir: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": str(ROOT)}
+def cold_start(
+    model_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
     env.pop("MODEL_S3_URI", None)
     proc = subprocess.run([sys.executable, "-c", COLD_START], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -11,7 +11,7 @@ from handler.adapter import lambda_handler
 from handler.api import create_app
 from handler.config import Settings
 from handler.loader import load_model
-from handler.manifest import ModelBundleError
+from handler.manifest import ModelBundleError, load_manifest
 from handler.source import resolve_model_dir
 from tests.handler_events import http_v2, invoke
 
@@ -35,8 +35,8 @@ def s3(monkeypatch, demo_model_dir: Path):
         yield client
 
 
-def settings(uri: str, cache: Path) -> Settings:
-    return Settings.from_env({"MODEL_S3_URI": uri, "MODEL_CACHE_DIR": str(cache)})
+def settings(uri: str, cache: Path, env: dict[str, str] | None = None) -> Settings:
+    return Settings.from_env({"MODEL_S3_URI": uri, "MODEL_CACHE_DIR": str(cache), **(env or {})})
 
 
 def test_model_from_s3_serves_and_is_cached(s3, tmp_path, demo_model_dir, photos):
@@ -64,3 +64,19 @@ def test_tampered_graph_in_s3_is_refused(s3, tmp_path):
 def test_missing_s3_bundle_names_what_and_where(s3, tmp_path, uri, message):
     with pytest.raises(ModelBundleError, match=message):
         load_model(settings(uri, tmp_path))
+
+
+def test_pin_refuses_a_replaced_bundle_that_agrees_with_itself(
+    s3, tmp_path, demo_model_dir, seed_model_dir
+):
+    """Whoever can write model.pb to the bucket can write model.json too: only MODEL_SHA256,
+    set by the deployment, tells the graph it named from another consistent bundle."""
+    pin = load_manifest(demo_model_dir).graph.sha256
+    pinned = {"MODEL_SHA256": pin}
+    assert load_model(settings(URI, tmp_path / "a", pinned)).version == pin[:12]
+
+    for name in ("model.json", "model.pb"):  # the seed model, with its own honest manifest
+        s3.upload_file(str(seed_model_dir / name), BUCKET, f"{PREFIX}/{name}")
+    assert load_model(settings(URI, tmp_path / "b")).name == "seed"  # unpinned: served
+    with pytest.raises(ModelBundleError, match=rf"is not the pinned MODEL_SHA256 {pin}"):
+        load_model(settings(URI, tmp_path / "c", pinned))

@@ -1,8 +1,8 @@
 """The Lambda image: what the Dockerfile puts in it, and whether that is enough and resolvable.
 
 No Docker engine here, so the image is checked by reading infra/Dockerfile, resolving the runtime
-requirements for the image's platform with pip, and running the real handler from a folder laid
-out the way the final stage lays out /var/task.
+locks for each image platform with pip as the image installs them (hashes required), and running
+the real handler from a folder laid out the way the final stage lays out /var/task.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 
 from handler.manifest import load_manifest
 from infra import image_deps
@@ -28,6 +29,8 @@ DOCKERFILE = ROOT / "infra" / "Dockerfile"
 LAMBDA_BASE = "public.ecr.aws/lambda/python:3.12"
 #: Folders of the build step: they may be in build stages, never in the function's image.
 BUILD_ONLY = ("freeze", "demo", "tests", "checkpoint", "build", "events", "benchmarks", "infra")
+#: The TensorFlow wheel each architecture's image installs (tensorflow-cpu has no aarch64 wheel).
+TENSORFLOW = {"x86_64": "tensorflow-cpu", "arm64": "tensorflow"}
 
 
 @dataclass
@@ -62,7 +65,7 @@ def parse_dockerfile(path: Path = DOCKERFILE) -> tuple[dict[str, str], list[Stag
         keyword, _, rest = line.partition(" ")
         keyword, rest = keyword.upper(), rest.strip()
         if keyword == "FROM":
-            words = rest.split()
+            words = [w for w in rest.split() if not w.startswith("--")]  # --platform=...
             base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), words[0])
             stages.append(Stage(base, words[2] if len(words) == 3 else None))
         elif keyword == "ARG" and not stages:
@@ -71,6 +74,18 @@ def parse_dockerfile(path: Path = DOCKERFILE) -> tuple[dict[str, str], list[Stag
         elif stages:
             stages[-1].instructions.append((keyword, rest))
     return args, stages
+
+
+def locked(lock: Path) -> dict[NormalizedName, tuple[str, set[str]]]:
+    """{name: (version, sha256 hashes)} of a `uv pip compile --generate-hashes` lock."""
+    found: dict[NormalizedName, tuple[str, set[str]]] = {}
+    text = re.sub(r"\\\n", " ", lock.read_text())
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()  # `# via ...` lines: nothing left
+        if words:
+            name, version = words[0].split("==")
+            found[canonicalize_name(name)] = (version, {w.split(":", 1)[1] for w in words[1:]})
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +102,49 @@ def test_final_stage_is_the_lambda_python_312_base(stages: list[Stage]) -> None:
 def test_final_stage_copies_only_what_the_function_needs(stages: list[Stage]) -> None:
     copies = stages[-1].copies()
     from_context = {s.rstrip("/") for stage, sources, _ in copies if stage is None for s in sources}
-    assert from_context == {"requirements.txt", "handler"}
+    assert from_context == {"requirements-${TARGETARCH}.lock", "handler"}
     (model_copy,) = [(sources, dest) for stage, sources, dest in copies if stage == "model"]
     assert sorted(model_copy[0]) == ["/model/model.json", "/model/model.pb"]
     assert model_copy[1] == "${LAMBDA_TASK_ROOT}/model/"
     for _, sources, _ in copies:
         for source in sources:
             assert source.strip("/").split("/")[0] not in BUILD_ONLY, f"{source} is build-only"
-    run = stages[-1].runs()
-    assert "-r ${LAMBDA_TASK_ROOT}/requirements.txt --target ${LAMBDA_TASK_ROOT}" in run
+    run = " ".join(stages[-1].runs().split())
+    assert "-r ${LAMBDA_TASK_ROOT}/requirements.lock --target ${LAMBDA_TASK_ROOT}" in run
+    assert "--require-hashes --no-deps --only-binary=:all:" in run
     assert "requirements-build" not in run and "catsordogs" not in run
+
+
+def test_image_installs_the_lock_of_its_architecture(stages: list[Stage]) -> None:
+    """Docker's TARGETARCH names the lock; every Lambda architecture has one, from `make lock`."""
+    assert ("ARG", "TARGETARCH") in stages[-1].instructions
+    (source,) = [s for stage, sources, _ in stages[-1].copies() if stage is None for s in sources
+                 if s.endswith(".lock")]
+    for arch in image_deps.ARCHES.values():
+        lock = ROOT / source.replace("${TARGETARCH}", arch.docker)
+        assert lock == arch.lock and lock.is_file(), f"{lock.name} is missing: run `make lock`"
+    # The freeze step runs on the build machine's platform (a frozen graph is portable).
+    assert stages[0].name == "build"
+    assert "--platform=${BUILDPLATFORM}" in DOCKERFILE.read_text()
+
+
+@pytest.mark.parametrize("arch", sorted(image_deps.ARCHES))
+def test_lock_is_up_to_date_with_requirements_txt(arch: str) -> None:
+    """Every pin of requirements.txt that applies to `arch` (markers evaluated for its machine)
+    is in the arch's lock at the same version, with hashes; nothing the arch excludes is."""
+    machine = image_deps.ARCHES[arch].machine
+    lock = locked(image_deps.ARCHES[arch].lock)
+    lines = [line.split("#", 1)[0].strip() for line in image_deps.REQUIREMENTS.read_text().splitlines()]
+    for requirement in map(Requirement, filter(None, lines)):
+        name = canonicalize_name(requirement.name)
+        if requirement.marker and not requirement.marker.evaluate({"platform_machine": machine}):
+            assert name not in lock, f"{name} is excluded on {machine} but locked: run `make lock`"
+            continue
+        (pinned,) = {spec.version for spec in requirement.specifier if spec.operator == "=="}
+        assert name in lock, f"{name} is not in {arch}'s lock: run `make lock`"
+        version, hashes = lock[name]
+        assert version == pinned, f"{name}: lock has {version}, requirements.txt {pinned}"
+    assert all(hashes for _, hashes in lock.values()), "every locked package needs its hashes"
 
 
 def test_build_stages_freeze_the_model_the_final_stage_copies(stages: list[Stage]) -> None:
@@ -116,8 +164,9 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
         line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {".git", ".venv", ".venv-tools", "build", "model", "tests"} <= ignored
+    assert {".git", ".venv", ".venv-tools", ".venv-checkov", "build", "model", "tests"} <= ignored
     needed = {"handler", "freeze", "demo", "requirements.txt", "requirements-build.txt"}
+    needed |= {arch.lock.name for arch in image_deps.ARCHES.values()}
     assert not needed & ignored
 
 
@@ -128,25 +177,39 @@ def test_frozen_model_is_exactly_the_files_the_image_copies(demo_model_dir: Path
 
 
 @pytest.mark.slow
-def test_runtime_requirements_resolve_for_the_image_platform() -> None:
-    resolved = {canonicalize_name(item["metadata"]["name"]): item for item in image_deps.resolve()}
-    assert resolved["tensorflow-cpu"]["metadata"]["version"] == "2.21.0"
-    assert "tensorflow" not in resolved, "the full TensorFlow wheel must not come in"
+@pytest.mark.parametrize("arch", sorted(image_deps.ARCHES))
+def test_lock_installs_on_the_image_platform_with_hashes(arch: str) -> None:
+    """pip installs the lock as the image does (--require-hashes --no-deps, wheels only) for the
+    arch's platform, and each wheel it picks is one whose sha256 the lock holds."""
+    target = image_deps.ARCHES[arch]
+    lock = locked(target.lock)
+    resolved = {
+        canonicalize_name(item["metadata"]["name"]): item
+        for item in image_deps.resolve(target.lock, arch=arch)
+    }
+    assert resolved.keys() == lock.keys()
+    tensorflow, other = TENSORFLOW[arch], set(TENSORFLOW.values()) - {TENSORFLOW[arch]}
+    assert resolved[tensorflow]["metadata"]["version"] == "2.21.0"
+    assert not other & resolved.keys(), f"{other} must not come into the {arch} image"
     # pip adds the legacy aliases of manylinux2014 itself (libclang ships manylinux2010 only).
-    allowed = set(image_deps.platforms()) | {"manylinux2010_x86_64", "manylinux1_x86_64", "any"}
+    allowed = set(target.platforms()) | {
+        f"manylinux2010_{target.machine}", f"manylinux1_{target.machine}", "any"
+    }
     for name, item in resolved.items():
         wheel = item["download_info"]["url"].rsplit("/", 1)[-1]
         assert any(
             tag.platform in allowed and (tag.interpreter in ("cp312", "py3") or tag.abi == "abi3")
             for tag in parse_wheel_filename(wheel)[3]
-        ), f"{name}: {wheel} does not run on the image"
+        ), f"{name}: {wheel} does not run on the {arch} image"
+        assert item["download_info"]["archive_info"]["hashes"]["sha256"] in lock[name][1]
 
 
 @pytest.mark.slow
-def test_requirements_would_not_resolve_on_amazon_linux_2() -> None:
-    """The check can fail: TensorFlow's manylinux_2_27 wheel needs more than AL2's glibc 2.26."""
-    with pytest.raises(RuntimeError, match="tensorflow"):
-        image_deps.resolve(glibc_minor=26)
+def test_lock_would_not_install_on_amazon_linux_2() -> None:
+    """The check can fail: the lock's manylinux_2_27 wheels (ml-dtypes, numpy, TensorFlow) need
+    more than Amazon Linux 2's glibc 2.26."""
+    with pytest.raises(RuntimeError, match="No matching distribution found for"):
+        image_deps.resolve(image_deps.ARCHES["x86_64"].lock, glibc_minor=26)
 
 
 @pytest.mark.slow
@@ -158,13 +221,14 @@ def test_handler_runs_from_the_image_layout_alone(
     task = tmp_path / "task"
     for stage, sources, dest in stages[-1].copies():
         target = task / dest.replace("${LAMBDA_TASK_ROOT}", "").strip("/")
-        for source in sources:
+        for source in (s.replace("${TARGETARCH}", "amd64") for s in sources):
             origin = demo_model_dir / Path(source).name if stage == "model" else ROOT / source
             if origin.is_dir():  # COPY dir/ dest/ copies the folder's contents into dest
                 shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, target / origin.name)
+            else:  # into the folder `dest/`, or as the file `dest`
+                file = target / origin.name if dest.endswith("/") else target
+                file.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, file)
     event = (ROOT / "events" / "http-predict-dog-jpeg.json").read_text()
     script = f"""
 import json, sys, types

@@ -42,6 +42,7 @@ class Limits(BaseModel):
     max_image_bytes: int
     max_image_pixels: int
     max_batch: int
+    max_tensor_elements: int
 
 
 class ModelInfo(BaseModel):
@@ -101,7 +102,7 @@ def model_info(model: ServedModel) -> ModelInfo:
     return ModelInfo(
         name=m.name, version=m.version, labels=m.labels, decoding=m.decoding, input=m.input,
         output=m.output, preprocessing=m.preprocessing, tensorflow_version=m.tensorflow_version,
-        limits=Limits(**asdict(model.limits)),
+        limits=Limits(**asdict(model.limits.for_input(m.input.shape))),
     )
 
 

@@ -22,6 +22,7 @@ from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
     b64decode,
+    json_tensor,
     named_model,
     parse_json,
     read_body,
@@ -176,7 +177,7 @@ def _batch(rows: list[Any], model: Model, where: str) -> np.ndarray:
         return model.preprocess(images)
     if any(is_image):
         raise ApiError(400, "mixed_inputs", f"{where} mixes images and tensors")
-    return model.tensor(rows)
+    return model.tensor(json_tensor(rows, model))
 
 
 @router.post(

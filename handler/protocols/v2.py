@@ -8,6 +8,7 @@ JSON `data` (clients read both forms).
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
     b64decode,
+    check_tensor_elements,
+    json_tensor,
     named_model,
     parse_json,
     read_body,
@@ -184,7 +187,7 @@ def _batch(tensor: RequestInput, raw: bytes | None, model: Model) -> np.ndarray:
             if not all(isinstance(item, str) for item in tensor.data):
                 raise ApiError(400, "wrong_dtype", f"{where}: BYTES data must be base64 strings")
             images = [b64decode(item, f"{where} data[{i}]") for i, item in enumerate(tensor.data)]
-        if len(images) != int(np.prod(tensor.shape)):
+        if len(images) != math.prod(tensor.shape):
             raise ApiError(
                 400, "wrong_shape", f"{where}: shape {tensor.shape} but {len(images)} elements"
             )
@@ -197,14 +200,15 @@ def _batch(tensor: RequestInput, raw: bytes | None, model: Model) -> np.ndarray:
         )
     if raw is not None:
         dtype = np.dtype(model.manifest.input.dtype).newbyteorder("<")
-        if len(raw) != int(np.prod(tensor.shape)) * dtype.itemsize:
+        check_tensor_elements(len(raw) // dtype.itemsize, model)
+        if len(raw) != math.prod(tensor.shape) * dtype.itemsize:
             raise ApiError(
                 400, "wrong_shape", f"{where}: {len(raw)} bytes do not fit shape {tensor.shape}"
             )
         values = np.frombuffer(raw, dtype)
     else:
-        values = model.numbers(tensor.data)
-        if values.size != int(np.prod(tensor.shape)):
+        values = json_tensor(tensor.data, model)
+        if values.size != math.prod(tensor.shape):
             raise ApiError(
                 400, "wrong_shape", f"{where}: shape {tensor.shape} but {values.size} values"
             )

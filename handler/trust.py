@@ -1,0 +1,161 @@
+"""Which model the function trusts: the exact graph (an optional pin) and the ops it may run.
+
+A frozen graph is a program: TensorFlow runs whatever ops it names, and some ops read or write
+files (ReadFile, WriteFile, MatchingFiles, Save*/Restore*), run Python (PyFunc, EagerPyFunc),
+open datasets, or print. Classifying an image needs none of them, so every op type in the graph
+must be in `INFERENCE_OPS`, an allowlist: a denylist would miss the next file or network op
+TensorFlow adds. EXTRA_ALLOWED_OPS extends it for a graph with unusual layers.
+
+The op types are read from the graph's own bytes (its nodes, and the nodes of every function in
+its library: While/If bodies, called functions), not taken from the manifest; the manifest's
+`ops` must then name exactly the graph's node ops, since a manifest that misdescribes its graph
+is not trusted either. Parsing uses only the two GraphDef fields it needs (a projection of
+TensorFlow's graph.proto, through the protobuf runtime TensorFlow itself uses), so a refused
+graph fails in milliseconds, before TensorFlow is imported and before any session exists.
+
+The sha256 in the manifest only proves that model.json and model.pb agree: whoever can replace
+one in a bucket can replace both. MODEL_SHA256, set by the deployment (a template parameter that
+only a stack update changes), pins the graph itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Set
+from dataclasses import dataclass
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf.message import DecodeError
+
+from handler.manifest import Manifest, ModelBundleError
+
+#: Op types a frozen image classifier may use; nothing here touches files, the network,
+#: Python, or state outside the run.
+INFERENCE_OPS: frozenset[str] = frozenset({
+    # graph plumbing
+    "Const", "Placeholder", "PlaceholderWithDefault", "Identity", "IdentityN", "NoOp",
+    "StopGradient", "Snapshot",
+    # convolution, dense, normalization
+    "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
+    "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "BiasAdd", "BiasAddV1",
+    "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "LRN",
+    # activations and output layers
+    "Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Softplus", "Softsign", "Sigmoid", "Tanh",
+    "Softmax", "LogSoftmax", "Erf", "Erfc",
+    # pooling and resizing
+    "MaxPool", "MaxPoolV2", "MaxPool3D", "AvgPool", "AvgPool3D",
+    "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea",
+    # shapes, slicing, layout
+    "Reshape", "Shape", "ShapeN", "Size", "Rank", "Squeeze", "ExpandDims", "Pack", "Unpack",
+    "Concat", "ConcatV2", "Split", "SplitV", "Slice", "StridedSlice", "Transpose", "Tile",
+    "Pad", "PadV2", "MirrorPad", "Fill", "ZerosLike", "OnesLike", "Range", "BroadcastTo",
+    "BroadcastArgs", "Gather", "GatherV2", "GatherNd", "ReverseV2", "OneHot", "Cast",
+    "SpaceToBatchND", "BatchToSpaceND", "SpaceToDepth", "DepthToSpace",
+    # arithmetic and reductions
+    "Add", "AddV2", "AddN", "Sub", "Mul", "Div", "RealDiv", "DivNoNan", "FloorDiv", "FloorMod",
+    "Neg", "Abs", "Sign", "Floor", "Ceil", "Round", "Rint", "Reciprocal", "Square",
+    "SquaredDifference", "Sqrt", "Rsqrt", "Pow", "Exp", "Expm1", "Log", "Log1p", "Sin", "Cos",
+    "Maximum", "Minimum", "ClipByValue", "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin",
+    "Cumsum", "TopKV2",
+    # comparisons and selection
+    "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd",
+    "LogicalOr", "LogicalNot", "All", "Any", "Select", "SelectV2",
+    # control flow (RNNs, loops): bodies live in the library and are checked too
+    "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "While", "StatelessWhile",
+    "If", "StatelessIf", "PartitionedCall", "StatefulPartitionedCall",
+    "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3",
+    "TensorArrayScatterV3", "TensorArraySizeV3", "TensorListFromTensor", "TensorListGetItem",
+    "TensorListSetItem", "TensorListReserve", "TensorListStack", "TensorListLength",
+    "TensorListElementShape",
+})
+
+# graph.proto / function.proto / node_def.proto field numbers: GraphDef.node = 1,
+# GraphDef.library = 2, FunctionDefLibrary.function = 1, FunctionDef.node_def = 3, NodeDef.op = 2.
+# Every other field (weights included) is skipped as unknown.
+_SCHEMA = """
+name: "graph_ops.proto"  package: "graph_ops"  syntax: "proto3"
+message_type { name: "Node"
+  field { name: "op" number: 2 label: LABEL_OPTIONAL type: TYPE_STRING } }
+message_type { name: "Function"
+  field { name: "node_def" number: 3 label: LABEL_REPEATED type: TYPE_MESSAGE
+          type_name: ".graph_ops.Node" } }
+message_type { name: "Library"
+  field { name: "function" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE
+          type_name: ".graph_ops.Function" } }
+message_type { name: "Graph"
+  field { name: "node" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE
+          type_name: ".graph_ops.Node" }
+  field { name: "library" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE
+          type_name: ".graph_ops.Library" } }
+"""
+_pool = descriptor_pool.DescriptorPool()
+_pool.Add(text_format.Parse(_SCHEMA, descriptor_pb2.FileDescriptorProto()))
+_GraphOps = message_factory.GetMessageClass(_pool.FindMessageTypeByName("graph_ops.Graph"))
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class GraphOps:
+    """The op types a serialized GraphDef uses."""
+
+    nodes: frozenset[str]  #: of the graph's own nodes (what the manifest's `ops` lists)
+    functions: frozenset[str]  #: of nodes inside its function library
+
+    @property
+    def all(self) -> frozenset[str]:
+        return self.nodes | self.functions
+
+
+def graph_ops(graph: bytes) -> GraphOps:
+    """Read the op types from serialized GraphDef bytes; ModelBundleError if they do not parse."""
+    message = _GraphOps()
+    try:
+        message.ParseFromString(graph)
+    except DecodeError as exc:
+        raise ModelBundleError(f"the graph is not a TensorFlow GraphDef: {exc}") from None
+    return GraphOps(
+        nodes=frozenset(node.op for node in message.node),
+        functions=frozenset(
+            node.op for function in message.library.function for node in function.node_def
+        ),
+    )
+
+
+def check_pin(graph: bytes, pin: str | None) -> None:
+    """With MODEL_SHA256 set, the graph's own sha256 must equal it."""
+    if pin is None:
+        return
+    if not _SHA256.fullmatch(pin):
+        raise ModelBundleError(f"MODEL_SHA256={pin!r} is not a sha256 (64 hex digits)")
+    digest = hashlib.sha256(graph).hexdigest()
+    if digest != pin:
+        raise ModelBundleError(
+            f"graph sha256 {digest} is not the pinned MODEL_SHA256 {pin}: refusing a model "
+            "this deployment did not name"
+        )
+
+
+def check_ops(graph: bytes, manifest: Manifest, extra_allowed: Set[str] = frozenset()) -> None:
+    """Every op the graph runs must be an inference op (or in EXTRA_ALLOWED_OPS), and the
+    manifest's `ops` must be the graph's node ops."""
+    ops = graph_ops(graph)
+    refused = sorted(ops.all - INFERENCE_OPS - extra_allowed)
+    if refused:
+        raise ModelBundleError(
+            f"{manifest.graph.path} uses ops outside the inference allowlist: "
+            f"{', '.join(refused)} (file, I/O, state or Python ops are refused; if one is a "
+            "layer you trust, add it to EXTRA_ALLOWED_OPS)"
+        )
+    if set(manifest.ops) != ops.nodes:
+        raise ModelBundleError(
+            f"the manifest's ops do not match {manifest.graph.path}: the manifest lists "
+            f"{sorted(manifest.ops)}, the graph uses {sorted(ops.nodes)}"
+        )
+
+
+def check(graph: bytes, manifest: Manifest, pin: str | None, extra_allowed: Set[str]) -> None:
+    """All trust checks on verified graph bytes; raises ModelBundleError saying which failed."""
+    check_pin(graph, pin)
+    check_ops(graph, manifest, extra_allowed)

@@ -1,0 +1,154 @@
+"""Every request limit (handler.config.Limits) at, just under and just over its value, through the
+Lambda handler of an app with small limits over the already-loaded demo model's runtime."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from urllib3 import encode_multipart_formdata
+
+from handler.adapter import lambda_handler as make_handler
+from handler.api import create_app
+from handler.config import Limits, Settings
+from handler.model import Model
+from tests.handler_events import Response, http_v2, invoke
+
+ROW = 256 * 256 * 1  # the demo model's input elements per row
+JSON = {"Content-Type": "application/json"}
+JPEG = {"Content-Type": "image/jpeg"}
+
+#: over, at, under: the limit is the request's size + delta
+DELTAS = pytest.mark.parametrize("delta,status", [(-1, 413), (0, 200), (1, 200)],
+                                 ids=["over", "at", "under"])
+
+
+@pytest.fixture(scope="module")
+def serve(lambda_handler) -> Callable[[dict[str, str]], Callable[[dict], Response]]:
+    """env -> a handler with those limits, sharing the demo model's session (no reload)."""
+    from handler import app
+
+    def make(env: dict[str, str]) -> Callable[[dict], Response]:
+        limits = Settings.from_env(env).limits.for_input(app.model.manifest.input.shape)
+        handler = make_handler(create_app(Model(app.model.runtime, limits)))
+        return lambda event: invoke(handler, event)
+
+    return make
+
+
+def assert_answer(response: Response, status: int, code: str | None = None) -> Any:
+    body = response.json()
+    assert response.status == status, body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def multipart(*images: bytes) -> tuple[bytes, dict[str, str]]:
+    body, content_type = encode_multipart_formdata(
+        [("file", (f"{i}.jpg", data, "image/jpeg")) for i, data in enumerate(images)]
+    )
+    return body, {"Content-Type": content_type}
+
+
+@DELTAS
+def test_request_bytes(serve, photos: dict[str, Path], delta: int, status: int):
+    kitten = photos["kitten"].read_bytes()
+    call = serve({"MAX_REQUEST_BYTES": str(len(kitten) + delta)})
+    body = assert_answer(call(http_v2("POST", "/predict", kitten, JPEG)), status,
+                         "request_too_large" if status == 413 else None)
+    if status == 200:
+        assert body["predictions"][0]["label"] == "cat"
+
+
+@DELTAS
+def test_image_bytes(serve, photos: dict[str, Path], delta: int, status: int):
+    kitten = photos["kitten"].read_bytes()
+    call = serve({"MAX_IMAGE_BYTES": str(len(kitten) + delta)})
+    assert_answer(call(http_v2("POST", "/predict", *multipart(kitten))), status,
+                  "image_too_large" if status == 413 else None)
+    if status == 413:  # checked before Pillow even looks: not-an-image bytes get 413, not 422
+        junk = b"x" * (len(kitten) + 1)
+        assert_answer(call(http_v2("POST", "/predict", junk, JPEG)), 413, "image_too_large")
+
+
+@DELTAS
+def test_image_pixels(serve, photos: dict[str, Path], delta: int, status: int):
+    width, height = Image.open(photos["dog"]).size
+    call = serve({"MAX_IMAGE_PIXELS": str(width * height + delta)})
+    assert_answer(call(http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)), status,
+                  "too_many_pixels" if status == 413 else None)
+
+
+@pytest.mark.parametrize("count,status", [(3, 413), (2, 200), (1, 200)],
+                         ids=["over", "at", "under"])
+def test_images_per_request(serve, photos: dict[str, Path], count: int, status: int):
+    call = serve({"MAX_BATCH": "2"})
+    images = [photos["kitten"].read_bytes(), photos["dog"].read_bytes()][:count]
+    images += [b"not an image"] * (count - len(images))  # over: refused before any decoding
+    body = assert_answer(call(http_v2("POST", "/predict", *multipart(*images))), status,
+                         "too_many_inputs" if status == 413 else None)
+    if status == 200:
+        assert [p["label"] for p in body["predictions"]] == ["cat", "dog"][:count]
+
+
+LIMIT = 2 * ROW
+
+
+def zeros(rows: int) -> list:
+    return [[[[0.0]] * 256] * 256] * rows
+
+
+def tfserving(instances: list) -> dict:
+    return http_v2("POST", "/v1/models/catsordogs:predict", json.dumps({"instances": instances}),
+                   JSON)
+
+
+def v2(data: list, shape: list[int]) -> dict:
+    tensor = {"name": "input", "datatype": "FP32", "shape": shape, "data": data}
+    return http_v2("POST", "/v2/models/catsordogs/infer", json.dumps({"inputs": [tensor]}), JSON)
+
+
+def v2_binary(elements: int) -> dict:
+    header = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [elements],
+                                     "parameters": {"binary_data_size": 4 * elements}}]}).encode()
+    return http_v2("POST", "/v2/models/catsordogs/infer", header + bytes(4 * elements),
+                   {"Content-Type": "application/octet-stream",
+                    "Inference-Header-Content-Length": str(len(header))})
+
+
+@pytest.mark.parametrize("protocol,event", [
+    ("tfserving", lambda n: tfserving([[0.0] * n])),  # one long row: past MAX_BATCH
+    ("v2", lambda n: v2([0.0] * n, [n])),
+    ("v2-binary", v2_binary),
+])
+@pytest.mark.parametrize("elements,status,code", [
+    (LIMIT + 1, 413, "too_many_elements"),  # over: refused before NumPy sees it
+    (LIMIT - 1, 400, "wrong_shape"),        # under: past the limit, then the wrong shape
+])
+def test_tensor_elements_flat(serve, protocol, event, elements: int, status: int, code: str):
+    call = serve({"MAX_TENSOR_ELEMENTS": str(LIMIT)})
+    assert_answer(call(event(elements)), status, code)
+
+
+def test_tensor_elements_at_the_limit_and_ragged(serve):
+    call = serve({"MAX_TENSOR_ELEMENTS": str(LIMIT)})
+    out = assert_answer(call(tfserving(zeros(2))), 200)  # exactly 2 rows = the limit
+    assert len(out["predictions"]) == 2 and out["predictions"][0] == out["predictions"][1]
+    assert_answer(call(v2([0.0] * LIMIT, [2, 256, 256, 1])), 200)
+    assert_answer(call(tfserving(zeros(3))), 413, "too_many_elements")
+    # A string behind the limit: 413 comes before NumPy's dtype check would answer 400.
+    assert_answer(call(tfserving([[0.0] * LIMIT + ["x"]])), 413, "too_many_elements")
+    # Ragged lists whose first path is small: NumPy refuses them without building an array.
+    assert_answer(call(tfserving([[0.0], [0.0] * (2 * LIMIT)])), 400, "invalid_tensor")
+
+
+def test_default_tensor_elements_follow_the_batch_and_the_model(serve):
+    body = assert_answer(serve({"MAX_BATCH": "2"})(http_v2("GET", "/model")), 200)
+    assert body["limits"]["max_tensor_elements"] == 2 * ROW
+    assert Limits().tensor_elements([None, 256, 256, 1]) == 32 * ROW
+    assert Limits(max_tensor_elements=5).tensor_elements([None, 256, 256, 1]) == 5
