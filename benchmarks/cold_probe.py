@@ -87,7 +87,7 @@ def _handler_cold_start(event: dict[str, Any]) -> dict[str, Any]:
 
     stamps["import_end"] = time.monotonic()
     context = SimpleNamespace(
-        function_name="benchmark", memory_limit_in_mb=2048, aws_request_id="cold-start-probe",
+        function_name="benchmark", memory_limit_in_mb=1769, aws_request_id="cold-start-probe",
         invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:benchmark",
     )
     response = lambda_handler(event, context)

@@ -122,7 +122,7 @@ def lambda_context() -> Any:
     """A Lambda context object for direct handler calls (new request id each time)."""
     from infra.lambda_runtime import LambdaContext
 
-    return LambdaContext("benchmark", 2048, 15)
+    return LambdaContext("benchmark", 1769, 15)
 
 
 def check_prediction(response: dict[str, Any], label: str, count: int = 1) -> None:

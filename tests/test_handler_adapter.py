@@ -33,4 +33,4 @@ def test_http_api_stage_root_without_slash_serves_the_page(lambda_handler):
     event = http_v2("GET", "", stage="Prod")
     assert event["rawPath"] == "/Prod"
     response = invoke(lambda_handler, event)
-    assert response.status == 200 and b"Cat or dog?" in response.body
+    assert response.status == 200 and b'<h1 id="heading">' in response.body

@@ -235,7 +235,7 @@ import json, sys, types
 sys.path.insert(0, {str(task)!r})
 from handler.app import handler
 context = types.SimpleNamespace(
-    function_name="InferenceFunction", memory_limit_in_mb=2048, aws_request_id="req-1",
+    function_name="InferenceFunction", memory_limit_in_mb=1769, aws_request_id="req-1",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:InferenceFunction",
     get_remaining_time_in_millis=lambda: 15000)
 response = handler(json.loads({event!r}), context)

@@ -41,7 +41,8 @@ def test_choosing_a_photo_shows_its_label(
     browser: webdriver.Chrome, local_api_url: str, photos: dict[str, Path], photo: str, label: str
 ) -> None:
     browser.get(local_api_url + "/")
-    assert browser.title == "Cat or dog?"
+    WebDriverWait(browser, 10).until(lambda _: browser.title == "Cat or dog?")  # from GET model
+    assert browser.find_element(By.ID, "heading").text == "Cat or dog?"
     result = browser.find_element(By.ID, "result")
     browser.find_element(By.ID, "file").send_keys(str(photos[photo]))  # the page submits on change
     WebDriverWait(browser, 30).until(
@@ -49,7 +50,22 @@ def test_choosing_a_photo_shows_its_label(
     )
     assert result.text.split(" ")[0] == label, result.text
     assert "error" not in (result.get_attribute("class") or "")
+    rows = [li.text.split() for li in browser.find_elements(By.CSS_SELECTOR, "#probabilities li")]
+    assert [r[0] for r in rows] == [label, ({"cat", "dog"} - {label}).pop()], rows
+    percents = [float(r[-1].rstrip("%")) for r in rows]
+    assert percents[0] >= percents[1] and sum(percents) == pytest.approx(100, abs=0.2)
     preview = browser.find_element(By.ID, "preview")
     WebDriverWait(browser, 10).until(expected_conditions.visibility_of(preview))
     assert browser.execute_script("return arguments[0].naturalWidth", preview) > 0
     browser.save_screenshot(str(SCREENSHOT_DIR / f"upload-page-{photo}.png"))
+
+
+@pytest.mark.slow
+def test_heading_follows_the_served_models_labels(browser: webdriver.Chrome, seed_handler) -> None:
+    """The seed model (labels horizontal, vertical) gets its own question, not "Cat or dog?"."""
+    from infra.local_api import serve
+
+    with serve(seed_handler) as url:
+        browser.get(url + "/")
+        WebDriverWait(browser, 10).until(lambda _: browser.title == "Horizontal or vertical?")
+    assert browser.find_element(By.ID, "heading").text == "Horizontal or vertical?"
