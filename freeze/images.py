@@ -1,8 +1,9 @@
-"""Image files -> input rows per a manifest's `Preprocessing`, with Pillow (build side).
+"""Image files -> input rows per a manifest's `Preprocessing` (build side).
 
-The build step needs it to feed real photos to the verification and to the seed trainer; it is
-deliberately plain (trusted local files). The function's own decoding, with request limits, lives
-in `handler/images.py`.
+The freeze step's verification and the seed trainer feed real photos through the function's own
+preprocessing (`handler.images.to_input`: EXIF orientation, every Pillow mode, the JPEG draft
+rule, resize, scale), so a model is trained, verified and served on exactly the same pixels.
+Build may import the runtime; the runtime never imports this.
 """
 
 from __future__ import annotations
@@ -11,27 +12,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from handler.errors import ApiError
+from handler.images import to_input
 from handler.manifest import Preprocessing
-
-RESAMPLE = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "bicubic": Image.Resampling.BICUBIC,
-}
 
 
 def load_image(path: Path, preprocessing: Preprocessing) -> np.ndarray:
-    """One float32 row (height, width, channels): convert, resize, scale, offset."""
-    p = preprocessing
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("L" if p.color_mode == "L" else "RGB")
-        image = image.resize((p.width, p.height), RESAMPLE[p.resize])
-    pixels = np.asarray(image, dtype=np.float32)
-    pixels = pixels[..., None] if p.color_mode == "L" else pixels
-    pixels = pixels[..., ::-1] if p.color_mode == "BGR" else pixels
-    return pixels * np.float32(p.scale) + np.float32(p.offset)
+    """One float32 row (height, width, channels); OSError names the file it cannot read."""
+    try:
+        with Image.open(path) as image:
+            return to_input(image, preprocessing)
+    except ApiError as exc:
+        raise OSError(f"{path}: {exc.message}") from None
 
 
 def load_batch(paths: Iterable[Path], preprocessing: Preprocessing) -> np.ndarray:

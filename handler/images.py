@@ -30,7 +30,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from handler.config import Limits
 from handler.errors import ApiError
 from handler.manifest import Preprocessing
-from handler.observability import MetricUnit, metrics
 
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -97,11 +96,10 @@ def _to_working_mode(image: Image.Image, color_mode: str) -> Image.Image:
     return image.convert("L" if color_mode == "L" else "RGB")
 
 
-def decode(data: bytes, spec: Preprocessing, limits: Limits) -> np.ndarray:
-    """One image -> float32 array of shape (height, width, channels) per the manifest."""
-    image = open_checked(data, limits)
-    metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
-    metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
+def to_input(image: Image.Image, spec: Preprocessing) -> np.ndarray:
+    """An opened (not yet decoded) image -> float32 array (height, width, channels) per the
+    manifest. The build step (freeze verification, the seed trainer) calls this too, so a model
+    is trained, verified and served on exactly the same pixels."""
     try:
         _draft(image, spec)
         image.load()
@@ -118,3 +116,8 @@ def decode(data: bytes, spec: Preprocessing, limits: Limits) -> np.ndarray:
     if spec.color_mode == "BGR":
         pixels = pixels[..., ::-1]
     return pixels * np.float32(spec.scale) + np.float32(spec.offset)
+
+
+def decode(data: bytes, spec: Preprocessing, limits: Limits) -> np.ndarray:
+    """Encoded image bytes -> one model input row, after the byte and pixel limits."""
+    return to_input(open_checked(data, limits), spec)

@@ -16,7 +16,7 @@ import numpy as np
 
 from handler.config import Limits
 from handler.errors import ApiError
-from handler.images import decode
+from handler.images import open_checked, to_input
 from handler.observability import MetricUnit, metrics
 from handler.runtime import ModelRuntime
 
@@ -59,8 +59,14 @@ class Model:
     def preprocess(self, images: Sequence[bytes]) -> np.ndarray:
         """Encoded images -> one input batch, per the manifest's preprocessing."""
         self.check_batch(len(images))
-        rows = [decode(data, self.manifest.preprocessing, self.limits) for data in images]
+        rows = [self._decode(data) for data in images]
         return np.stack(rows).astype(self.input_dtype, copy=False)
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        image = open_checked(data, self.limits)  # header only: limits before any pixel
+        metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
+        metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
+        return to_input(image, self.manifest.preprocessing)
 
     def numbers(self, values: Any) -> np.ndarray:
         """JSON numbers (nested lists) -> an array; 400 if ragged or not numeric."""

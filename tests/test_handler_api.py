@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,19 @@ def test_logs_and_metrics_are_structured(lambda_handler, photos, capsys):
 
     log = io.StringIO()
     stream = logger.registered_handler.setStream(log)  # the handler kept the stdout of its import
+    mangum = logging.getLogger("mangum")
+    level = mangum.level
     try:
-        capsys.readouterr()
         body, content_type = multipart(photos, ["kitten", "dog"])
-        invoke(lambda_handler, http_v2("POST", "/predict", body, {"Content-Type": content_type}))
+        event = http_v2("POST", "/predict", body, {"Content-Type": content_type})
+        invoke(lambda_handler, event)
+        assert log.getvalue() == "", "no per-request access line at INFO (the API's access log has it)"
+        mangum.setLevel(logging.DEBUG)  # as LOG_LEVEL=DEBUG sets it
+        capsys.readouterr()
+        invoke(lambda_handler, event)
     finally:
         logger.registered_handler.setStream(stream)
+        mangum.setLevel(level)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     sizes = [photos[n].stat().st_size for n in ("kitten", "dog")]
     assert len(emf) == 1 and emf[0]["BatchSize"] == [2.0] and emf[0]["ImageBytes"] == sizes

@@ -19,9 +19,9 @@ from handler.model import Model
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends a name
 
 
-# `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, and under
-# Mangum (a new event loop task per invocation) that started a thread per request; measured
-# (benchmarks/warm_path.py) POST /predict p50 7.9 ms -> 4.8 ms.
+# `async def` on purpose, here and on every route: FastAPI runs a plain `def` dependency or route
+# in a worker thread, and under Mangum (a new event loop task per invocation) that started a
+# thread per request; measured (benchmarks/warm_path.py) POST /predict p50 7.9 ms -> 4.8 ms.
 async def served_model(request: Request) -> Model:
     """The model this app serves (set by `create_app`)."""
     return request.app.state.model

@@ -87,17 +87,17 @@ BODY_SCHEMAS = (PredictImagesRequest,)
 
 
 @router.get("/", include_in_schema=False)
-def upload_page() -> FileResponse:
+async def upload_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html")
 
 
 @router.get("/health")
-def health(model: ServedModel) -> Health:
+async def health(model: ServedModel) -> Health:
     return Health(model=model.name, version=model.version)
 
 
 @router.get("/model")
-def model_info(model: ServedModel) -> ModelInfo:
+async def model_info(model: ServedModel) -> ModelInfo:
     m = model.manifest
     return ModelInfo(
         name=m.name, version=m.version, labels=m.labels, decoding=m.decoding, input=m.input,

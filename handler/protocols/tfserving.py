@@ -132,12 +132,12 @@ def _tensor_info(spec: TensorSpec) -> TensorInfo:
 
 
 @router.get("/{name:model}", responses=ERROR_RESPONSES)
-def model_status(model: NamedModel) -> ModelStatusResponse:
+async def model_status(model: NamedModel) -> ModelStatusResponse:
     return ModelStatusResponse(model_version_status=[ModelVersionStatus(version=VERSION)])
 
 
 @router.get("/{name:model}/metadata", responses=ERROR_RESPONSES)
-def model_metadata(model: NamedModel) -> MetadataResponse:
+async def model_metadata(model: NamedModel) -> MetadataResponse:
     m = model.manifest
     signature = SignatureDef(
         inputs={m.input.name: _tensor_info(m.input)},

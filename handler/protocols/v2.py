@@ -118,24 +118,24 @@ def _metadata_tensor(spec: TensorSpec) -> MetadataTensor:
 
 
 @router.get("")
-def server_metadata() -> ServerMetadata:
+async def server_metadata() -> ServerMetadata:
     return ServerMetadata(
         name="tf-lambda-serving", version=__version__, extensions=["binary_tensor_data"]
     )
 
 
 @router.get("/health/live")
-def live() -> Live:
+async def live() -> Live:
     return Live(live=True)
 
 
 @router.get("/health/ready")
-def ready() -> Ready:
+async def ready() -> Ready:
     return Ready(ready=True)  # the model loads at import: a running function is a ready one
 
 
 @router.get("/models/{name:model}", responses=ERROR_RESPONSES)
-def model_metadata(model: NamedModel) -> ModelMetadata:
+async def model_metadata(model: NamedModel) -> ModelMetadata:
     m = model.manifest
     return ModelMetadata(
         name=m.name, versions=[m.version], platform="tensorflow_graphdef",
@@ -144,7 +144,7 @@ def model_metadata(model: NamedModel) -> ModelMetadata:
 
 
 @router.get("/models/{name:model}/ready", responses=ERROR_RESPONSES)
-def model_ready(model: NamedModel) -> ModelReady:
+async def model_ready(model: NamedModel) -> ModelReady:
     return ModelReady(name=model.name, ready=True)
 
 
