@@ -23,11 +23,16 @@ help:
 	@echo "make test   # set up and run the test suite"
 	@echo "other: setup tools checkov lock browser demo-model model events bench clean"
 
-$(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
+# $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
+define venv
 	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found (install it, e.g. 'pyenv install 3.12')" >&2; exit 1; }
-	$(PYTHON312) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PYTHON312) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet -r $(2)
+endef
+
+$(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
+	$(call venv,$(VENV),requirements-dev.txt)
 	$(PY) -m pip install --quiet --no-deps catsordogs==0.0.9
 	touch $@
 
@@ -35,20 +40,14 @@ setup: $(VENV)/.installed
 
 # aws-sam-cli and cfn-lint pin boto3/pydantic differently from the runtime: their own venv.
 $(TOOLS)/.installed: infra/requirements-tools.txt
-	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found" >&2; exit 1; }
-	$(PYTHON312) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r infra/requirements-tools.txt
+	$(call venv,$(TOOLS),infra/requirements-tools.txt)
 	touch $@
 
 tools: $(TOOLS)/.installed
 
 # checkov pins boto3, pydantic and networkx apart from both the runtime and aws-sam-cli: its own venv.
 $(CHECKOV)/.installed: infra/requirements-checkov.txt
-	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found" >&2; exit 1; }
-	$(PYTHON312) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	$(call venv,$(CHECKOV),infra/requirements-checkov.txt)
 	touch $@
 
 checkov: $(CHECKOV)/.installed

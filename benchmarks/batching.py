@@ -27,8 +27,8 @@ def measure(sizes: list[int], repeats: int, warmup: int = 2) -> dict[str, Any]:
         batch = model.preprocess(images)
         request_s, run_s = [], []
         for round_ in range(warmup + repeats):
-            seconds, _ = timed(lambda: handler(event, lambda_context()))
-            run, _ = timed(lambda: model.runtime.predict(batch))
+            seconds, _ = timed(lambda event=event: handler(event, lambda_context()))
+            run, _ = timed(lambda batch=batch: model.runtime.predict(batch))
             if round_ >= warmup:
                 request_s.append(seconds)
                 run_s.append(run)

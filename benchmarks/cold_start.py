@@ -118,7 +118,7 @@ def measure(env: dict[str, str], rounds: int) -> dict[str, Any]:
         "handler": handler_median,
         "ratio": round(handler_median["total"] / tf_median["total"], 3),
         "ratio_per_round_median": round(
-            statistics.median(h["total"] / t["total"] for h, t in zip(handler_rows, tf_rows)), 3
+            statistics.median(h["total"] / t["total"] for h, t in zip(handler_rows, tf_rows, strict=True)), 3
         ),
         "tf_only_totals_s": [round(r["total"], 3) for r in tf_rows],
         "handler_totals_s": [round(r["total"], 3) for r in handler_rows],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -45,10 +44,7 @@ def _tracer() -> Tracer | None:
 
 
 tracer = _tracer()
-HandlerT = TypeVar("HandlerT", bound=Callable[..., object])
-
-
-def traced(handler: HandlerT) -> HandlerT:
+def traced[HandlerT: Callable[..., object]](handler: HandlerT) -> HandlerT:
     """`handler` in one X-Ray subsegment per invocation (cold start and service annotated) when
     tracing is on; `handler` itself when it is off."""
     if tracer is None:

@@ -29,6 +29,17 @@ def run_module(*args: str | Path, env: dict[str, str] | None = None) -> subproce
     return proc
 
 
+def freeze_build(build: Path, out: Path) -> Path:
+    """Freeze an exporter's output folder (checkpoint/ + model_config.json) as `make model` does."""
+    run_module(
+        "freeze",
+        "--checkpoint_dir", build / "checkpoint",
+        "--output_dir", out,
+        "--model_config", build / "model_config.json",
+    )
+    return out
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Path]:
     """The real photos: kitten and dog (catsordogs), chelsea (scikit-image)."""
@@ -48,14 +59,7 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_model_dir(demo_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model frozen from its TF1 checkpoint: model.pb + model.json."""
-    out = tmp_path_factory.mktemp("model")
-    run_module(
-        "freeze",
-        "--checkpoint_dir", demo_build / "checkpoint",
-        "--output_dir", out,
-        "--model_config", demo_build / "model_config.json",
-    )
-    return out
+    return freeze_build(demo_build, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +84,7 @@ def seed_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def seed_model_dir(seed_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seed-architecture model frozen from its checkpoint: model.pb + model.json (name "seed",
     RGB 128x128, softmax over ["horizontal", "vertical"])."""
-    out = tmp_path_factory.mktemp("seed_model")
-    run_module(
-        "freeze",
-        "--checkpoint_dir", seed_build / "checkpoint",
-        "--output_dir", out,
-        "--model_config", seed_build / "model_config.json",
-    )
-    return out
+    return freeze_build(seed_build, tmp_path_factory.mktemp("seed_model"))
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ def multipart(photos: dict[str, Path], names: list[str]) -> tuple[bytes, str]:
 def assert_photos(predictions: list[dict], names: list[str]) -> None:
     labels = {"kitten": "cat", "dog": "dog", "chelsea": "cat"}
     assert [p["label"] for p in predictions] == [labels[n] for n in names]
-    for p, n in zip(predictions, names):
+    for p, n in zip(predictions, names, strict=True):
         assert p["probabilities"]["dog"] == pytest.approx(P_DOG[n], abs=0.03)
         assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
         assert p["probability"] == p["probabilities"][p["label"]] == p["top_k"][0]["probability"]

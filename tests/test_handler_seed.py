@@ -43,7 +43,7 @@ def reference(seed_model_dir: Path, photos) -> dict[str, np.ndarray]:
         tf.compat.v1.import_graph_def(graph_def, name="")
         with tf.compat.v1.Session(graph=graph) as session:
             out = session.run(manifest.output.tensor, {manifest.input.tensor: np.stack(rows)})
-    return dict(zip(ORDER, out))
+    return dict(zip(ORDER, out, strict=True))
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
@@ -58,7 +58,7 @@ def test_seed_predict_matches_an_independent_reference(
     assert response.status == 200, response.body
     answer = response.json()
     assert answer["model"] == load_manifest(seed_model_dir).name
-    for name, prediction in zip(ORDER, answer["predictions"]):
+    for name, prediction in zip(ORDER, answer["predictions"], strict=True):
         expected = reference[name]
         got = [prediction["probabilities"][label] for label in labels]
         np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -109,4 +109,4 @@ def test_seed_tells_held_out_stripes_apart(seed_handler, seed_model_dir):
     event = SOURCES["http"]("POST", "/predict", body, {"Content-Type": content_type})
     answer = invoke(seed_handler, event).json()
     predicted = [p["label"] for p in answer["predictions"]]
-    assert sum(p == t for p, t in zip(predicted, truth)) >= 7, (predicted, truth)
+    assert sum(p == t for p, t in zip(predicted, truth, strict=True)) >= 7, (predicted, truth)

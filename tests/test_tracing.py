@@ -58,7 +58,7 @@ def test_tracing_on_sends_one_subsegment_per_invocation(tmp_path) -> None:
             # What Lambda sets for a function with Tracing: Active.
             "LAMBDA_TASK_ROOT": str(tmp_path),
             "AWS_LAMBDA_FUNCTION_NAME": "InferenceFunction",
-            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:%d" % daemon.getsockname()[1],
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
                                 "Parent=53995c3f42cd8ad8;Sampled=1",
         })

@@ -36,6 +36,10 @@ async def named_model(name: str, model: Annotated[Model, Depends(served_model)])
     return model
 
 
+#: A route parameter `model: NamedModel` resolves the `{name}` path segment to the served model.
+NamedModel = Annotated[Model, Depends(named_model)]
+
+
 async def read_body(request: Request, model: Model) -> bytes:
     """The whole request body, refused with 413 over MAX_REQUEST_BYTES."""
     body = await request.body()

@@ -11,10 +11,10 @@ integers; the manifest's version is in GET /model and the v2 metadata.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
 from handler.errors import ERROR_RESPONSES, ApiError
@@ -23,7 +23,7 @@ from handler.model import Model
 from handler.protocols.common import (
     b64decode,
     json_tensor,
-    named_model,
+    NamedModel,
     parse_json,
     read_body,
     request_body,
@@ -34,7 +34,6 @@ VERSION = "1"
 SIGNATURE = "serving_default"
 _DTYPES = {"float16": "DT_HALF", "float32": "DT_FLOAT", "float64": "DT_DOUBLE", "uint8": "DT_UINT8",
            "int32": "DT_INT32", "int64": "DT_INT64"}
-NamedModel = Annotated[Model, Depends(named_model)]
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving"])
 

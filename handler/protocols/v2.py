@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from handler import __version__
@@ -24,7 +24,7 @@ from handler.protocols.common import (
     b64decode,
     check_tensor_elements,
     json_tensor,
-    named_model,
+    NamedModel,
     parse_json,
     read_body,
     request_body,
@@ -34,7 +34,6 @@ from handler.protocols.common import (
 BINARY_HEADER = "inference-header-content-length"
 _DATATYPES = {"float16": "FP16", "float32": "FP32", "float64": "FP64", "uint8": "UINT8",
               "int32": "INT32", "int64": "INT64"}
-NamedModel = Annotated[Model, Depends(named_model)]
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"])
 
