@@ -16,12 +16,12 @@ MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools checkov lock browser demo-model model run test events bench clean
+.PHONY: help setup tools checkov lock browser demo-model model run test events bench smoke clean
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
-	@echo "other: setup tools checkov lock browser demo-model model events bench clean"
+	@echo "other: setup tools checkov lock browser demo-model model events bench smoke clean"
 
 # $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
 define venv
@@ -90,6 +90,11 @@ events: model
 
 bench: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
+
+# Post-deploy check of a live API: make smoke URL=https://... [SMOKE_ARGS=--sigv4]
+smoke: setup
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<api>/ [SMOKE_ARGS=--sigv4]" >&2; exit 2; }
+	$(PY) -m infra.smoke $(URL) $(SMOKE_ARGS)
 
 clean:
 	rm -rf build $(MODEL_DIR) .pytest_cache
