@@ -71,7 +71,7 @@ $(DEMO_DIR)/checkpoint/checkpoint: $(VENV)/.installed demo/*.py
 demo-model: $(DEMO_DIR)/checkpoint/checkpoint
 
 # The build step: checkpoint in, model.pb + model.json out.
-$(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py
+$(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py handler/manifest.py handler/images.py
 	$(PY) -m freeze --checkpoint_dir $(DEMO_DIR)/checkpoint --output_dir $(MODEL_DIR) \
 		--model_config $(DEMO_DIR)/model_config.json
 

@@ -195,9 +195,9 @@ def _payload_v2(
     path = request.path if stage == "$default" else f"/{stage}{request.path}"
     query = "&".join(f"{k}={v}" for k, v in request.query.items())
     event |= {"rawPath": path, "rawQueryString": query, "headers": request.headers(source)}
-    if source == "http":  # routes: ANY / and ANY /{proxy+} (template.yaml)
+    if source == "http":  # routes: GET|HEAD / and GET|HEAD|POST /{proxy+} (template.yaml)
         root = request.path == "/"
-        event["routeKey"] = "ANY /" if root else "ANY /{proxy+}"
+        event["routeKey"] = f"{request.method} /" if root else f"{request.method} /{{proxy+}}"
         event["requestContext"]["routeKey"] = event["routeKey"]
         if not root:
             event["pathParameters"] = {"proxy": request.path.lstrip("/")}

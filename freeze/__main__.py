@@ -64,9 +64,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
     check = parser.add_argument_group("verification")
     check.add_argument("--verify_images", type=Path, nargs="+", default=[], help="photos to add")
-    check.add_argument("--verify_rows", type=int, default=4, help="random inputs (default 4)")
+    check.add_argument(
+        "--verify_rows", type=at_least_one, default=4, help="random inputs (default 4, at least 1)"
+    )
     check.add_argument("--tolerance", type=float, help="max |original - frozen| (default 1e-5)")
     return parser.parse_args(argv)
+
+
+def at_least_one(text: str) -> int:
+    """The --verify_rows type: verification needs a row of noise; refused before TF loads."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
 
 
 def quiet_tensorflow() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from freeze import FreezeError, checkpoint, tf2
 from freeze.config import complete, read_settings
 from freeze.graph import Frozen
-from freeze.verify import TOLERANCE, max_abs_diff, verification_batch
+from freeze.verify import TOLERANCE, verification_batch, verify
 from freeze.write import AtomicOutput, build_manifest
 from handler.manifest import Manifest
 
@@ -57,11 +57,11 @@ def run(request: Request) -> Report:
     with AtomicOutput(request.output_graph) as out, _open(request, settings) as frozen:
         config = complete(settings, frozen.input.shape, frozen.output.shape)
         graph = frozen.graph_def.SerializeToString(deterministic=True)  # same model, same version
+        manifest = build_manifest(frozen, config, graph, out.graph_path.name)  # schema checks first
         batch = verification_batch(
             frozen, config.preprocessing, request.verify_rows, list(request.verify_images)
         )
-        diff = max_abs_diff(frozen, graph, batch, request.tolerance)
-        manifest = build_manifest(frozen, config, graph, out.graph_path.name)
+        diff = verify(frozen, graph, batch, config.decoding, request.tolerance)
         out.write_graph(graph)
         out.write_manifest(manifest)
         out.commit()

@@ -2,8 +2,8 @@
 
 The exporters (`demo.catsordogs`, `demo.train_seed`) write it beside their checkpoint; the freeze
 step reads it, lets command-line flags override any field, fills what the graph itself tells
-(image size and channels from the input shape, decoding from the output width) and copies the
-result into the manifest.
+(image size and channels from the input shape, decoding from the output width), refuses values
+that contradict the graph and copies the result into the manifest.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from freeze import FreezeError
-from handler.manifest import Preprocessing
+from handler.manifest import Preprocessing, preprocessing_conflict
 
 CONFIG_NAME = "model_config.json"
 #: channels of the input tensor -> the colour mode that fills them
@@ -64,23 +64,31 @@ def read_settings(path: Path | None, overrides: dict[str, Any]) -> dict[str, Any
 def complete(
     settings: dict[str, Any], input_shape: list[int | None], output_shape: list[int | None]
 ) -> ModelConfig:
-    """Validate `settings`, first filling the fields the graph's tensor shapes determine."""
+    """Validate `settings`, first filling the fields the graph's tensor shapes determine; config
+    and flags may only repeat what the graph fixes (otherwise every image request would fail)."""
+    if len(input_shape) != 4 or input_shape[3] not in (None, *COLOR_MODES):
+        raise FreezeError(
+            "this freeze step serves image classifiers (input [batch, height, width, channels], "
+            f"1 or 3 channels); the graph's input has shape {input_shape}"
+        )
     settings = {**settings, "preprocessing": dict(settings["preprocessing"])}
     if "labels" not in settings:
         raise FreezeError("labels unknown: pass --labels (e.g. cat,dog) or --model_config FILE")
     settings.setdefault("name", "model")
-    if len(input_shape) == 4:
-        _, height, width, channels = input_shape
-        fill = {"height": height, "width": width, "color_mode": COLOR_MODES.get(channels or 0)}
-        for key, value in fill.items():
-            if value is not None:
-                settings["preprocessing"].setdefault(key, value)
+    _, height, width, channels = input_shape
+    fill = {"height": height, "width": width, "color_mode": COLOR_MODES.get(channels or 0)}
+    for key, value in fill.items():
+        if value is not None:
+            settings["preprocessing"].setdefault(key, value)
     if output_shape:
         settings.setdefault("decoding", "sigmoid" if output_shape[-1] == 1 else "softmax")
     try:
-        return ModelConfig.model_validate(settings)
+        config = ModelConfig.model_validate(settings)
     except ValidationError as exc:
         raise FreezeError(f"model config: {one_line(exc)}") from None
+    if conflict := preprocessing_conflict(input_shape, config.preprocessing):
+        raise FreezeError(f"{conflict}; the graph fixes this: drop or correct that flag/config value")
+    return config
 
 
 def one_line(exc: ValidationError) -> str:

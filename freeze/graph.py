@@ -7,6 +7,7 @@ deprecation notes through TensorFlow's logger (the CLI quiets it).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,20 @@ from freeze import FreezeError
 from handler.manifest import Source, TensorSpec
 
 graph_util = tf.compat.v1.graph_util
+#: ops that turn a classifier's scores into probabilities
+_ACTIVATIONS = {"Softmax", "Sigmoid"}
+#: ops a classifier's answer usually comes from (a named output is often an Identity)
+_ANSWER_OPS = {*_ACTIVATIONS, "Identity"}
+#: ops that only save, restore, initialise or train
+_MACHINERY_OPS = {
+    "NoOp", "Assign", "AssignVariableOp", "VarIsInitializedOp", "IsVariableInitialized",
+    "SaveV2", "RestoreV2", "MergeV2Checkpoints", "VariableV2", "VarHandleOp", "Const",
+}
+#: name scopes of the same machinery (tf.compat.v1 Saver, initializers, optimizers, gradients)
+_MACHINERY = re.compile(
+    r"(save|init|gradients|Adam|GradientDescent|Momentum|RMSProp|Adagrad|Ftrl|train|"
+    r"IsInitialized|beta[12]_power)(_\d+)?"
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +58,29 @@ def require_node(graph_def: tf.compat.v1.GraphDef, name: str, role: str) -> str:
     if name in names:
         return name
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-    hint = f"closest: {', '.join(close)}" if close else f"the graph has {len(names)} nodes"
+    likely = likely_outputs(graph_def) if role == "output" and not close else []
+    if close:
+        hint = f"closest: {', '.join(close)}"
+    elif likely:
+        hint = f"likely outputs: {', '.join(likely)}"
+    else:
+        hint = f"the graph has {len(names)} nodes"
     raise FreezeError(f"{role} node {name!r} is not in the graph ({hint})")
+
+
+def likely_outputs(graph_def: tf.compat.v1.GraphDef, limit: int = 5) -> list[str]:
+    """Nodes a model's answer plausibly comes from: nodes nothing consumes, and Softmax/Sigmoid
+    nodes (an accuracy metric may consume those), minus save/restore/init/training machinery.
+    Softmax, Sigmoid and Identity (a named output) come first, sinks before the rest."""
+    consumed = {node_name(name) for node in graph_def.node for name in node.input}
+    candidates = [
+        (node.op not in _ANSWER_OPS, node.name in consumed, index, node.name)
+        for index, node in enumerate(graph_def.node)
+        if (node.name not in consumed or node.op in _ACTIVATIONS)
+        and node.op not in _MACHINERY_OPS
+        and not any(_MACHINERY.fullmatch(part) for part in node.name.split("/"))
+    ]
+    return [name for *_, name in sorted(candidates)[:limit]]
 
 
 def resolve_input(graph_def: tf.compat.v1.GraphDef, output: str, requested: str | None) -> str:

@@ -1,19 +1,24 @@
-"""The freeze step checks its own work: the frozen bytes must compute what the original computed."""
+"""The freeze step checks its own work: the frozen bytes must compute what the original computed,
+on noise and on an encoded image preprocessed the way the function will, and give probabilities."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from freeze import FreezeError
+from freeze import FreezeError, first_line
 from freeze.graph import Frozen
-from freeze.images import load_batch
+from freeze.images import load_batch, synthetic_png
 from handler.manifest import Preprocessing, TensorSpec
 
 #: float32 math reordered by oneDNN moves results by ~1e-7; anything near 1e-5 is a real change
 TOLERANCE = 1e-5
+#: how far a softmax row's sum may be from 1 (float32 rounding over many classes stays far below)
+SUM_TOLERANCE = 1e-3
 
 
 def random_batch(
@@ -34,20 +39,20 @@ def random_batch(
 def verification_batch(
     frozen: Frozen, preprocessing: Preprocessing, rows: int, images: list[Path]
 ) -> np.ndarray:
-    """`rows` of noise, then the given photos preprocessed per the manifest."""
+    """`rows` of noise, a generated PNG, then the given photos, preprocessed per the manifest."""
+    if rows < 1:
+        raise FreezeError(f"verify_rows must be at least 1, not {rows}")
     batch = random_batch(frozen.input, preprocessing, rows)
-    if images:
-        try:
-            photos = load_batch(images, preprocessing)
-        except OSError as exc:
-            raise FreezeError(f"cannot read verification image: {exc}") from None
-        if photos.shape[1:] != batch.shape[1:]:
-            raise FreezeError(
-                f"images preprocess to {list(photos.shape[1:])}, "
-                f"but the input takes {frozen.input.shape}"
-            )
-        batch = np.concatenate([batch, photos.astype(batch.dtype)])
-    return batch
+    try:
+        photos = load_batch([io.BytesIO(synthetic_png()), *images], preprocessing)
+    except OSError as exc:
+        raise FreezeError(f"cannot read verification image: {exc}") from None
+    if photos.shape[1:] != batch.shape[1:]:
+        raise FreezeError(
+            f"images preprocess to {list(photos.shape[1:])}, "
+            f"but the input takes {frozen.input.shape}"
+        )
+    return np.concatenate([batch, photos.astype(batch.dtype)])
 
 
 def run_graph(
@@ -62,18 +67,56 @@ def run_graph(
         return session.run(output.tensor, {input.tensor: batch})
 
 
-def max_abs_diff(
-    frozen: Frozen, graph_bytes: bytes, batch: np.ndarray, tolerance: float = TOLERANCE
+def verify(
+    frozen: Frozen,
+    graph_bytes: bytes,
+    batch: np.ndarray,
+    decoding: str,
+    tolerance: float = TOLERANCE,
 ) -> float:
-    """Largest |original - frozen| over the batch; fail above `tolerance`, on NaN or new shape."""
-    expected = frozen.reference(batch)
-    got = run_graph(graph_bytes, frozen.input, frozen.output, batch)
+    """Largest |original - frozen| over the batch; fail above `tolerance`, on NaN, on a new shape,
+    or when the frozen outputs are not the probabilities `decoding` says they are."""
+    expected = _run("the original model", frozen.reference, batch)
+    got = _run(
+        "the frozen graph",
+        lambda rows: run_graph(graph_bytes, frozen.input, frozen.output, rows),
+        batch,
+    )
     if expected.shape != got.shape:
         raise FreezeError(f"frozen graph gives shape {got.shape}, the original {expected.shape}")
     diff = float(np.max(np.abs(expected.astype(np.float64) - got)))
     if not diff <= tolerance:
         raise FreezeError(f"frozen graph differs from the original by {diff:.3g} (> {tolerance:g})")
+    check_probabilities(got, decoding, frozen.output.name)
     return diff
+
+
+def _run(what: str, model: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+    """One model run; TensorFlow's failure (a long multi-line message) becomes one line."""
+    try:
+        return model(batch)
+    except (tf.errors.OpError, ValueError) as exc:
+        raise FreezeError(f"{what} fails on the verification batch: {first_line(exc)}") from None
+
+
+def check_probabilities(outputs: np.ndarray, decoding: str, name: str) -> None:
+    """Refuse logits declared as probabilities: the function would serve them as probabilities."""
+    low, high = float(np.min(outputs)), float(np.max(outputs))
+    if decoding == "softmax":
+        sums = outputs.astype(np.float64).sum(axis=-1)
+        if low < 0 or high > 1 or np.any(np.abs(sums - 1) > SUM_TOLERANCE):
+            raise FreezeError(
+                f"output {name!r} looks like logits, not probabilities: softmax decoding needs "
+                f"rows in [0, 1] summing to 1, but values span {low:.3g}..{high:.3g} and row sums "
+                f"{sums.min():.3g}..{sums.max():.3g}; choose a node after the Softmax "
+                "(--output_node_names) or pass the right --decoding"
+            )
+    elif low < 0 or high > 1:
+        raise FreezeError(
+            f"output {name!r} looks like logits, not probabilities: sigmoid decoding needs values "
+            f"in [0, 1], but they span {low:.3g}..{high:.3g}; choose a node after the Sigmoid "
+            "(--output_node_names) or pass the right --decoding"
+        )
 
 
 def megabytes(size: int) -> str:

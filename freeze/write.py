@@ -1,13 +1,15 @@
 """All or nothing: `model.pb` and `model.json` appear together, after verification, or not at all.
 
 Both are written to temporary files in the output folder (same filesystem, so `os.replace` is an
-atomic rename) and moved into place by `commit()`. On any failure the temporary files, and any
-folder this run created, are removed.
+atomic rename) and moved into place by `commit()`; an existing `model.pb` is kept aside until the
+new manifest is in place, and put back if it cannot be. On any failure the temporary files, and
+any folder this run created, are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -34,14 +36,16 @@ class AtomicOutput:
         self._temps: list[Path] = []
 
     def __enter__(self) -> AtomicOutput:
+        self._refuse_folders()
         folder = self.graph_path.parent
         missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
         try:
             for path in missing:
                 path.mkdir()
                 self._created.append(path)
-            for final in (self.graph_path, self.manifest_path):
-                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{final.name}.", suffix=".tmp")
+            for final, suffix in ((self.graph_path, ".tmp"), (self.manifest_path, ".tmp"),
+                                  (self.graph_path, ".old")):  # the last: the previous graph
+                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{final.name}.", suffix=suffix)
                 os.close(fd)
                 self._temps.append(Path(temp))
         except OSError as exc:
@@ -56,16 +60,43 @@ class AtomicOutput:
         self._write(self._temps[1], (manifest.model_dump_json(indent=2) + "\n").encode())
 
     def commit(self) -> None:
-        """Move both files into place, the graph first: a manifest never names a missing graph."""
-        for temp, final in zip(self._temps, (self.graph_path, self.manifest_path), strict=True):
-            os.chmod(temp, 0o644)  # mkstemp makes 0600 files; the function's image must read them
-            os.replace(temp, final)
-        self._temps, self._created = [], []
+        """Move both files into place, the graph first: a manifest never names a missing graph.
+        The previous graph waits in the backup file until the manifest is in place and goes back
+        if it cannot be: either the new pair or the old pair is in place, never a mix."""
+        self._refuse_folders()
+        graph_temp, manifest_temp, backup = self._temps
+        aside = placed = False
+        try:
+            for temp in (graph_temp, manifest_temp):  # mkstemp makes 0600; the function must read
+                os.chmod(temp, 0o644)
+            if self.graph_path.exists():
+                os.replace(self.graph_path, backup)
+                aside = True
+            os.replace(graph_temp, self.graph_path)
+            placed = True
+            os.replace(manifest_temp, self.manifest_path)
+        except OSError as exc:
+            if aside:
+                os.replace(backup, self.graph_path)
+            elif placed:
+                self.graph_path.unlink()
+            raise FreezeError(
+                f"cannot move {self.graph_path.name} and {self.manifest_path.name} into "
+                f"{self.graph_path.parent}: {exc.strerror or exc} (previous files left as they were)"
+            ) from None
+        self._created = []  # __exit__ removes the backup (the previous graph) and keeps the folder
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._clean()
+
+    def _refuse_folders(self) -> None:
+        """A rename cannot replace a folder: refuse before any work and before any rename."""
+        hint = " (--output_graph names the .pb file, --output_dir a folder)"
+        for final, why in ((self.graph_path, hint), (self.manifest_path, "")):
+            if final.is_dir():
+                raise FreezeError(f"cannot write {final}: it is a directory{why}")
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
@@ -89,9 +120,9 @@ def build_manifest(frozen: Frozen, config: ModelConfig, graph: bytes, graph_name
 
     digest = hashlib.sha256(graph).hexdigest()
     try:
-        return Manifest(
+        manifest = Manifest(
             name=config.name,
-            version=digest[:12],
+            version="",  # set below, from the fields it covers
             input=frozen.input,
             output=frozen.output,
             labels=config.labels,
@@ -105,3 +136,18 @@ def build_manifest(frozen: Frozen, config: ModelConfig, graph: bytes, graph_name
         )
     except ValidationError as exc:
         raise FreezeError(f"invalid manifest: {one_line(exc)}") from None
+    return manifest.model_copy(update={"version": model_version(manifest)})
+
+
+def model_version(manifest: Manifest) -> str:
+    """12 hex digits over everything the function's answers depend on: the graph (its sha256),
+    labels, decoding, preprocessing, input and output. The same graph served as RGB and as BGR,
+    or with other labels, answers differently, so it is another version; the same inputs always
+    give the same version (canonical JSON: sorted keys, compact)."""
+    answers = manifest.model_dump(
+        mode="json", include={"labels", "decoding", "preprocessing", "input", "output"}
+    )
+    canonical = json.dumps(
+        {"graph_sha256": manifest.graph.sha256, **answers}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -5,7 +5,9 @@
   ASGI `root_path` either way, so routes match and /docs points at `/Prod/openapi.json`.
 - Mangum serves API Gateway REST (v1), HTTP API (v2), Function URLs and ALB. Any other event
   (an S3 notification, a test event `{}`) answers a 400 JSON error in the HTTP response shape
-  instead of Mangum's unexplained RuntimeError, and is logged as a warning.
+  instead of Mangum's unexplained RuntimeError, and is logged as a warning; so does an event that
+  looks like one of those but lacks what Mangum reads (a hand-written test event without
+  `sourceIp` or `headers`), instead of a KeyError traceback.
 - Powertools adds the request id and cold-start flag to every log line; the EMF metrics the
   request recorded are flushed (one JSON line) after each invocation; with tracing on, each
   invocation is one X-Ray subsegment.
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mangum import Mangum
+from mangum.protocols import HTTPCycle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handler.errors import ErrorBody
@@ -65,9 +68,13 @@ class StagePrefix:
 class UnsupportedEvent(ValueError):
     """The invocation event is not an HTTP event Mangum can translate."""
 
+    def __init__(self, message: str, code: str = "unsupported_event") -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class LambdaAdapter(Mangum):
-    """Mangum that names the problem when an event is not from an HTTP source."""
+    """Mangum that names the problem when an event is not from an HTTP source, or is malformed."""
 
     def infer(self, event: Any, context: Any) -> Any:
         try:
@@ -78,6 +85,20 @@ class LambdaAdapter(Mangum):
                 "not an HTTP event: this function answers API Gateway (REST or HTTP API), "
                 f"Lambda Function URL and ALB events; got {keys}"
             ) from None
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        """Mangum's own __call__ (lifespan off: nothing loads in lifespan hooks), with the scope
+        and body built from the event first, so that an event missing what they read is named
+        and refused. The app runs in HTTPCycle, which turns its errors into answers itself."""
+        handler = self.infer(event, context)
+        try:
+            scope, body = handler.scope, handler.body
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            problem = f"no key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise UnsupportedEvent(
+                f"malformed {type(handler).__name__} event: {problem}", "malformed_event"
+            ) from None
+        return handler(HTTPCycle(scope, body)(self.app))
 
 
 def lambda_handler(app: ASGIApp) -> LambdaHandler:
@@ -91,7 +112,7 @@ def lambda_handler(app: ASGIApp) -> LambdaHandler:
             return adapter(event, context)
         except UnsupportedEvent as exc:
             logger.warning(str(exc))
-            body = ErrorBody(error=str(exc), code="unsupported_event", status=400)
+            body = ErrorBody(error=str(exc), code=exc.code, status=400)
             return {
                 "statusCode": 400,
                 "headers": {"content-type": "application/json"},

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler import __version__, errors
 from handler.model import Model
@@ -32,6 +33,30 @@ def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+class HeadAsGet:
+    """ASGI middleware: answer HEAD as GET without the body, on every GET path.
+
+    FastAPI's routes, unlike Starlette's, do not add HEAD to GET, and under Mangum no server
+    drops the body, so HEAD-based uptime checks got 405. Other methods are left alone: OPTIONS
+    stays 405 (a CORS preflight is answered by API Gateway, template.yaml's CorsConfiguration,
+    and never reaches the function)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def create_app(model: Model) -> FastAPI:
     """An app serving `model` through every protocol."""
     app = FastAPI(
@@ -48,5 +73,6 @@ def create_app(model: Model) -> FastAPI:
     for protocol in PROTOCOLS:
         app.include_router(protocol.router)
     app.mount("/static", StaticFiles(directory=native.STATIC_DIR), name="static")
+    app.add_middleware(HeadAsGet)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     return app

@@ -14,10 +14,11 @@ Model source
                        writable disk and lives as long as the container).
 
 Which model is trusted (handler/trust.py; a refusal fails the cold start with one ERROR line)
-    MODEL_SHA256       the expected sha256 of model.pb (64 hex digits; default: unset). Set it
-                       from the deployment (a template parameter), not from the bucket: the
-                       manifest's own sha256 only proves that model.json and model.pb agree, and
-                       whoever can replace one in S3 can replace both.
+    MODEL_SHA256       the expected sha256 of model.json (64 hex digits; default: unset), which
+                       records model.pb's sha256: one pin covers labels, preprocessing and graph.
+                       Set it from the deployment (a template parameter), not from the bucket:
+                       the manifest's own sha256 only proves that model.json and model.pb agree,
+                       and whoever can replace one in S3 can replace both.
     EXTRA_ALLOWED_OPS  op types to accept beyond the built-in allowlist of inference ops,
                        separated by commas or spaces (e.g. "Assert,CheckNumerics"), for a graph
                        with unusual layers. The refusal's log line names the ops it found.
@@ -29,7 +30,20 @@ exactly at a limit is accepted)
     MAX_IMAGE_BYTES      one encoded image (default 4,400,000: the largest image that fits a 6 MB
                          event once API Gateway base64-encodes it); checked before Pillow opens it.
     MAX_IMAGE_PIXELS     width x height from the image header (default 40,000,000); checked before
-                         any pixel is decoded, so a decompression bomb costs nothing.
+                         any pixel is decoded, so a decompression bomb costs nothing. Pillow's own
+                         guard refuses more than 178,956,970 pixels whatever this says.
+    MAX_REQUEST_PIXELS   the sum of width x height over a request's images (default 100,000,000),
+                         from every header before the first image is decoded. Decoding costs time
+                         per pixel, and MAX_BATCH x MAX_IMAGE_PIXELS (1.28 G) would be a cheap
+                         denial of service: 32 flat 6300x6300 PNGs fit in a 4.2 MB request and
+                         took 14.3 s, against the template's 15 s Timeout. Measured with
+                         `handler.images.to_input` on flat images (2 AMD EPYC cores), per header
+                         pixel: RGBA PNG 20-23 ns (worst: compositing on white at full size), LA
+                         PNG and lossless RGBA WebP 16-20 ns, RGB PNG 11-13 ns, other PNG modes,
+                         GIF and TIFF 2-9 ns, JPEG 0.2-0.9 ns (drafted). At 100 M pixels a whole
+                         request took 2.4 s (flat RGBA PNGs) or 1.3 s (RGB), well inside the
+                         Timeout even on a slower Lambda vCPU, and ten 10-megapixel photos still
+                         fit in one request; the 32-PNG request is refused in 20 ms.
     MAX_BATCH            images or tensor rows in one request (default 32); checked before any
                          image is decoded.
     MAX_TENSOR_ELEMENTS  numbers in one JSON tensor (TF Serving `instances`/`inputs`, v2 `data`)
@@ -64,6 +78,7 @@ class Limits:
     max_request_bytes: int = 6 * 1024 * 1024
     max_image_bytes: int = 4_400_000
     max_image_pixels: int = 40_000_000
+    max_request_pixels: int = 100_000_000
     max_batch: int = 32
     #: None until the model is known: then MAX_BATCH x its input elements (`for_input`)
     max_tensor_elements: int | None = None
@@ -76,6 +91,7 @@ class Limits:
             max_request_bytes=int(env.get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
+            max_request_pixels=int(env.get("MAX_REQUEST_PIXELS", defaults.max_request_pixels)),
             max_batch=int(env.get("MAX_BATCH", defaults.max_batch)),
             max_tensor_elements=int(elements) if elements else None,
         )

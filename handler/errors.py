@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from handler.observability import logger
+from handler.observability import log_exception, logger
 
 
 class ErrorBody(BaseModel):
@@ -57,7 +57,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = error_response(exc.status_code, code, str(exc.detail))
-    response.headers.update(exc.headers or {})
+    headers = dict(exc.headers or {})
+    if "GET" in headers.get("Allow", "").split(", "):  # api.HeadAsGet answers HEAD wherever GET is
+        headers["Allow"] += ", HEAD"
+    response.headers.update(headers)
     return response
 
 
@@ -73,7 +76,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error")
+    log_exception("unexpected error", exc)
     return error_response(500, "internal_error", "internal error; see the function's logs")
 
 

@@ -58,8 +58,12 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
         raise ApiError(
             422, "not_an_image", "the data is not an image format Pillow can read"
         ) from None
-    except Image.DecompressionBombError as exc:  # Pillow's own guard, at 2x its MAX_IMAGE_PIXELS
-        raise ApiError(413, "too_many_pixels", str(exc)) from None
+    except Image.DecompressionBombError:  # Pillow's own guard, above 2x its MAX_IMAGE_PIXELS
+        raise ApiError(
+            413, "too_many_pixels",
+            f"image of more than {2 * Image.MAX_IMAGE_PIXELS} pixels exceeds the limit of "
+            f"{limits.max_image_pixels} pixels",
+        ) from None
     except (OSError, ValueError) as exc:
         raise ApiError(422, "corrupt_image", f"cannot read the image header: {exc}") from None
     width, height = image.size

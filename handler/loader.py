@@ -1,9 +1,10 @@
 """Cold start: find the bundle, verify it, open the session, warm it up; or fail loudly.
 
-The manifest, the graph's sha256 and its trust (handler/trust.py: the MODEL_SHA256 pin, the
-inference-op allowlist) are checked before TensorFlow is imported, so a missing, mismatched or
-untrusted bundle fails in milliseconds with one log line saying what is wrong and where it
-looked, and the raised error makes Lambda report an INIT failure: never a wrong answer.
+The bundle's trust (handler/trust.py: the MODEL_SHA256 pin on model.json, first), the manifest,
+the graph's size and sha256 against it, and the inference-op allowlist are checked before
+TensorFlow is imported, so a missing, mismatched or untrusted bundle fails in milliseconds with
+one log line saying what is wrong and where it looked, and the raised error makes Lambda report an
+INIT failure: never a wrong answer.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ def load_model(settings: Settings) -> Model:
         clock = now
 
     try:
-        model_dir = resolve_model_dir(settings)
+        model_dir = resolve_model_dir(settings)  # from S3: already checked against the pin
+        # The pin names model.json; the manifest names the graph's sha256: in this order, one
+        # pin covers labels, preprocessing and graph alike.
+        trust.check_pin(model_dir, settings.model_sha256)
         manifest = load_manifest(model_dir)
         graph = read_verified_graph(model_dir, manifest)
-        trust.check(graph, manifest, settings.model_sha256, settings.extra_allowed_ops)
+        trust.check_ops(graph, manifest, settings.extra_allowed_ops)
         lap("read_verify")
         # The runtime's import is TensorFlow's (~2 s): only once the bundle is known to be good.
         from handler.runtime.tf_graph import TensorFlowRuntime

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MANIFEST_NAME = "model.json"
 SCHEMA_VERSION = 1
+#: channels each colour mode feeds the model
+CHANNELS = {"L": 1, "RGB": 3, "BGR": 3}
 
 
 class _Strict(BaseModel):
@@ -64,7 +66,10 @@ class Manifest(_Strict):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Model name in URLs.")
-    version: str = Field(description="Model version; the first 12 hex digits of the .pb sha256.")
+    version: str = Field(
+        description="Model version: the first 12 hex digits of a sha256 over the .pb's sha256, "
+        "labels, decoding, preprocessing, input and output (whatever changes an answer)."
+    )
     input: TensorSpec
     output: TensorSpec
     labels: list[str] = Field(min_length=2)
@@ -86,7 +91,31 @@ class Manifest(_Strict):
             raise ValueError(
                 f"softmax output has {self.output.shape[-1]} units but {len(self.labels)} labels"
             )
+        if conflict := preprocessing_conflict(self.input.shape, self.preprocessing):
+            raise ValueError(conflict)
         return self
+
+
+def preprocessing_conflict(shape: list[int | None], preprocessing: Preprocessing) -> str | None:
+    """What in `preprocessing` contradicts a fixed dimension of an image input shape
+    [batch, height, width, channels], or None: such a model fails every image request."""
+    if len(shape) != 4:
+        return None
+    _, height, width, channels = shape
+    for field, fixed in (("height", height), ("width", width)):
+        given = getattr(preprocessing, field)
+        if fixed is not None and fixed != given:
+            return (
+                f"preprocessing {field} {given} does not match the input shape {shape} "
+                f"({field} {fixed})"
+            )
+    if channels is not None and channels != CHANNELS[preprocessing.color_mode]:
+        fitting = " or ".join(mode for mode, n in CHANNELS.items() if n == channels)
+        return (
+            f"preprocessing color_mode {preprocessing.color_mode} does not match the input shape "
+            f"{shape} (channels {channels}: {f'color_mode {fitting}' if fitting else 'none fits'})"
+        )
+    return None
 
 
 class ModelBundleError(Exception):

@@ -8,6 +8,7 @@ manifest-driven decoding of outputs into per-label probabilities.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,16 +58,26 @@ class Model:
             )
 
     def preprocess(self, images: Sequence[bytes]) -> np.ndarray:
-        """Encoded images -> one input batch, per the manifest's preprocessing."""
-        self.check_batch(len(images))
-        rows = [self._decode(data) for data in images]
-        return np.stack(rows).astype(self.input_dtype, copy=False)
+        """Encoded images -> one input batch, per the manifest's preprocessing.
 
-    def _decode(self, data: bytes) -> np.ndarray:
-        image = open_checked(data, self.limits)  # header only: limits before any pixel
-        metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
-        metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
-        return to_input(image, self.manifest.preprocessing)
+        Every header is read and the request's pixels summed before the first decode, so a
+        request over MAX_REQUEST_PIXELS costs no decoding at all."""
+        self.check_batch(len(images))
+        opened = deque(open_checked(data, self.limits) for data in images)  # headers only
+        pixels = sum(image.width * image.height for image in opened)
+        if pixels > self.limits.max_request_pixels:
+            raise ApiError(
+                413, "request_too_many_pixels",
+                f"the request's images have {pixels} pixels in all, over the limit of "
+                f"{self.limits.max_request_pixels} pixels per request",
+            )
+        for data, image in zip(images, opened, strict=True):
+            metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
+            metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
+        rows = []
+        while opened:  # popped: each image's full-size pixels are freed before the next decode
+            rows.append(to_input(opened.popleft(), self.manifest.preprocessing))
+        return np.stack(rows).astype(self.input_dtype, copy=False)
 
     def numbers(self, values: Any) -> np.ndarray:
         """JSON numbers (nested lists) -> an array; 400 if ragged or not numeric."""

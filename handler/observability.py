@@ -22,15 +22,33 @@ _settings = Settings.from_env()
 logger = Logger(service=_settings.service_name)
 metrics = Metrics(service=_settings.service_name, namespace=_settings.metrics_namespace)
 
-# Mangum logs through the standard library: make it JSON too. Its one line per request ("POST
-# /predict 200", INFO) repeats what the API's access log (template.yaml) already records, and
-# cost ~0.3 ms of a ~4 ms warm request (benchmarks/warm_path.py): shown at DEBUG only.
-# getLogger registers "mangum" first, so this holds whichever module imports Mangum first.
-logging.getLogger("mangum")
-copy_config_to_registered_loggers(
-    source_logger=logger,
-    include={"mangum"},
-    log_level=logging.DEBUG if logger.log_level <= logging.DEBUG else logging.WARNING,
+# Libraries that log through the standard library: make them JSON too, quieter than our own
+# lines unless LOG_LEVEL=DEBUG. Mangum's one line per request ("POST /predict 200", INFO) repeats
+# what the API's access log (template.yaml) already records, and cost ~0.3 ms of a ~4 ms warm
+# request (benchmarks/warm_path.py). python-multipart warns about each malformed form body
+# ("Expected boundary character..."), a client's error that is answered 400, not our warning.
+# getLogger registers each first, so this holds whichever module imports the library first.
+_QUIET_LEVELS = {"mangum": logging.WARNING, "python_multipart": logging.ERROR}
+for _name, _level in _QUIET_LEVELS.items():
+    logging.getLogger(_name)
+    copy_config_to_registered_loggers(
+        source_logger=logger,
+        include={_name},
+        log_level=logging.DEBUG if logger.log_level <= logging.DEBUG else _level,
+    )
+_LOGGED = "_tf_lambda_serving_logged"
+
+
+def log_exception(message: str, exc: BaseException) -> None:
+    """Log `exc` with its traceback, once. Starlette re-raises an exception after the app's
+    handler answered it, for a server to log; Mangum would log it again ("An error occurred
+    running the application.") with the same traceback, so its record of `exc` is dropped."""
+    logger.exception(message, exc_info=exc)
+    setattr(exc, _LOGGED, True)
+
+
+logging.getLogger("mangum.http").addFilter(
+    lambda record: not (record.exc_info and getattr(record.exc_info[1], _LOGGED, False))
 )
 
 
@@ -52,4 +70,4 @@ def traced[HandlerT: Callable[..., object]](handler: HandlerT) -> HandlerT:
     return tracer.capture_lambda_handler(handler, capture_response=False)
 
 
-__all__ = ["MetricUnit", "logger", "metrics", "traced", "tracer"]
+__all__ = ["MetricUnit", "log_exception", "logger", "metrics", "traced", "tracer"]

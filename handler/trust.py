@@ -1,4 +1,4 @@
-"""Which model the function trusts: the exact graph (an optional pin) and the ops it may run.
+"""Which model the function trusts: the exact bundle (an optional pin) and the ops it may run.
 
 A frozen graph is a program: TensorFlow runs whatever ops it names, and some ops read or write
 files (ReadFile, WriteFile, MatchingFiles, Save*/Restore*), run Python (PyFunc, EagerPyFunc),
@@ -15,20 +15,23 @@ graph fails in milliseconds, before TensorFlow is imported and before any sessio
 
 The sha256 in the manifest only proves that model.json and model.pb agree: whoever can replace
 one in a bucket can replace both. MODEL_SHA256, set by the deployment (a template parameter that
-only a stack update changes), pins the graph itself.
+only a stack update changes), pins the sha256 of model.json itself. The manifest holds what the
+graph alone does not (labels, decoding, preprocessing) and records the graph's sha256 and size,
+which `read_verified_graph` checks: so one pin covers both files, and labels swapped in a bucket's
+model.json with the .pb untouched are refused like a swapped graph.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Set
 from dataclasses import dataclass
+from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import DecodeError
 
-from handler.manifest import Manifest, ModelBundleError
+from handler.manifest import MANIFEST_NAME, Manifest, ModelBundleError, sha256_file
 
 #: Op types a frozen image classifier may use; nothing here touches files, the network,
 #: Python, or state outside the run.
@@ -123,17 +126,24 @@ def graph_ops(graph: bytes) -> GraphOps:
     )
 
 
-def check_pin(graph: bytes, pin: str | None) -> None:
-    """With MODEL_SHA256 set, the graph's own sha256 must equal it."""
+def check_pin(model_dir: Path, pin: str | None) -> None:
+    """With MODEL_SHA256 set, `model_dir`/model.json's sha256 must equal it.
+
+    Run before the manifest is trusted for anything (for S3, before the graph is downloaded).
+    A missing manifest is left to `load_manifest`, which says how to make one."""
     if pin is None:
         return
     if not _SHA256.fullmatch(pin):
         raise ModelBundleError(f"MODEL_SHA256={pin!r} is not a sha256 (64 hex digits)")
-    digest = hashlib.sha256(graph).hexdigest()
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        return
+    digest = sha256_file(path)
     if digest != pin:
         raise ModelBundleError(
-            f"graph sha256 {digest} is not the pinned MODEL_SHA256 {pin}: refusing a model "
-            "this deployment did not name"
+            f"{MANIFEST_NAME} sha256 {digest} is not the pinned MODEL_SHA256 {pin}: refusing a "
+            f"model this deployment did not name ({path}; the pin is the sha256 of the build's "
+            f"{MANIFEST_NAME}, which names the graph's)"
         )
 
 
@@ -153,9 +163,3 @@ def check_ops(graph: bytes, manifest: Manifest, extra_allowed: Set[str] = frozen
             f"the manifest's ops do not match {manifest.graph.path}: the manifest lists "
             f"{sorted(manifest.ops)}, the graph uses {sorted(ops.nodes)}"
         )
-
-
-def check(graph: bytes, manifest: Manifest, pin: str | None, extra_allowed: Set[str]) -> None:
-    """All trust checks on verified graph bytes; raises ModelBundleError saying which failed."""
-    check_pin(graph, pin)
-    check_ops(graph, manifest, extra_allowed)

@@ -25,6 +25,12 @@ SKIPPED = {
     ("CKV_AWS_173", "AWS::Serverless::Function.InferenceFunction"),  # no secrets in env
     ("CKV_AWS_158", "AWS::Logs::LogGroup.FunctionLogGroup"),  # service-encrypted logs
     ("CKV_AWS_158", "AWS::Logs::LogGroup.ApiAccessLogGroup"),
+    ("CKV_AWS_158", "AWS::Logs::LogGroup.PreTrafficHookLogGroup"),
+    # The PreTraffic hook: run by CodeDeploy once per deployment, it reads nothing private.
+    ("CKV_AWS_115", "AWS::Lambda::Function.PreTrafficHook"),  # no reservation for it
+    ("CKV_AWS_116", "AWS::Lambda::Function.PreTrafficHook"),  # reports to CodeDeploy, no DLQ
+    ("CKV_AWS_117", "AWS::Lambda::Function.PreTrafficHook"),  # no VPC
+    ("CKV_AWS_173", "AWS::Lambda::Function.PreTrafficHook"),  # a version ARN, no secrets
 }
 #: Checks that the template passes by design (reserved concurrency, access logs, SourceArn...).
 MUST_PASS = {"CKV_AWS_115", "CKV_AWS_95", "CKV_AWS_364", "CKV_AWS_66", "CKV_AWS_45"}

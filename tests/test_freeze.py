@@ -16,6 +16,7 @@ from freeze import FreezeError
 from freeze.build import Request, run
 from freeze.images import load_batch
 from freeze.verify import run_graph
+from freeze.write import model_version
 from handler.manifest import Manifest, load_manifest
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def test_demo_manifest_describes_the_frozen_graph(demo_model_dir: Path, demo_bui
     digest = hashlib.sha256(graph.read_bytes()).hexdigest()
     assert manifest.graph.path == "model.pb"
     assert (manifest.graph.sha256, manifest.graph.size_bytes) == (digest, graph.stat().st_size)
-    assert manifest.version == digest[:12]
+    assert manifest.version == model_version(manifest)  # graph, labels, decoding, preprocessing...
     assert manifest.name == "catsordogs"
     assert (manifest.labels, manifest.decoding) == (["cat", "dog"], "sigmoid")
     assert manifest.input.model_dump() == {
@@ -105,7 +106,8 @@ def test_freezing_the_keras_file_gives_the_same_model(
     ))
     manifest = report.manifest
     assert manifest.source.kind == "keras" and manifest.source.size_bytes > 40_000_000
-    assert report.verified_rows == 4 + len(photos) and report.max_abs_diff <= 1e-5
+    assert report.verified_rows == 4 + 1 + len(photos)  # noise, a generated PNG, the photos
+    assert report.max_abs_diff <= 1e-5
     from_checkpoint = load_manifest(demo_model_dir)
     for field in ("labels", "decoding", "preprocessing", "input", "name"):
         assert getattr(manifest, field) == getattr(from_checkpoint, field)
@@ -123,7 +125,8 @@ def test_freezing_is_reproducible(demo_build: Path, demo_model_dir: Path, tmp_pa
         checkpoint_dir=demo_build / "checkpoint",
         model_config=demo_build / "model_config.json",
     ))
-    assert report.manifest.graph.sha256 == load_manifest(demo_model_dir).graph.sha256
+    cli = load_manifest(demo_model_dir)
+    assert (report.manifest.graph.sha256, report.manifest.version) == (cli.graph.sha256, cli.version)
 
 
 # --- other sources and forms ---------------------------------------------------------------
@@ -240,6 +243,10 @@ BAD_REQUESTS: dict[str, tuple[dict, str]] = {
     "unknown output": (
         {"output_node": "y_prd"}, r"output node 'y_prd' is not in the graph \(closest: y_pred"
     ),
+    "unknown output, nothing close": (
+        {"output_node": "output"},
+        r"output node 'output' is not in the graph \(likely outputs: y_pred, Mean, accuracy\)",
+    ),
     "unknown input": ({"input_node": "images"}, "input node 'images' is not in the graph"),
     "unrelated input": ({"input_node": "y_true"}, "'y_pred' does not depend on input node 'y_true"),
     "labels vs units": ({"labels": ["a", "b", "c"]}, "softmax output has 2 units but 3 labels"),
@@ -302,3 +309,11 @@ def test_cli_error_is_one_line_without_traceback(seed_build: Path, tmp_path: Pat
     ]
     assert "Traceback" not in proc.stderr and "WARNING:tensorflow" not in proc.stderr
     assert proc.stdout == "" and not out.exists()
+
+
+def test_make_rebuilds_the_model_when_the_schema_or_preprocessing_changes() -> None:
+    """`make model` must rerun the freeze step when what it imports from handler/ changes."""
+    makefile = (ROOT / "Makefile").read_text()
+    (rule,) = [line for line in makefile.splitlines() if line.startswith("$(MODEL_DIR)/model.json:")]
+    prerequisites = rule.split(":", 1)[1].split()
+    assert {"freeze/*.py", "handler/manifest.py", "handler/images.py"} <= set(prerequisites)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
 
-from tests.handler_events import http_v2, invoke, rest_v1
+from tests.handler_events import alb, http_v2, invoke, rest_v1
 
 JSON = {"Content-Type": "application/json"}
 JPEG_TYPE = "image/jpeg"
@@ -70,6 +71,18 @@ def kitten_half(photos, model) -> bytes:
     return data[: len(data) // 2]
 
 
+def dog_jpeg(photos, model) -> bytes:
+    return photos["dog"].read_bytes()
+
+
+def row_without_batch(photos, model) -> str:
+    """One input row (e.g. 256x256x1) as `instances`, its batch dimension forgotten."""
+    row: list | float = 0.0
+    for size in reversed(model["input"]["shape"][1:]):
+        row = [row] * size
+    return json.dumps({"instances": row})
+
+
 # case: (method, path, body or body(photos, model), headers, status, code); {name}: the model
 CASES = {
     "empty body": ("POST", "/predict", b"", JPEG, 400, "empty_body"),
@@ -87,6 +100,8 @@ CASES = {
                                 422, "invalid_request"),
     "malformed base64": ("POST", "/predict", '{"images": ["not base64!"]}', JSON,
                          400, "invalid_base64"),
+    "data: URI without base64": ("POST", "/predict", '{"images": ["data:image/png,abcd"]}', JSON,
+                                 400, "invalid_base64"),
     "form without a file part": ("POST", "/predict", *form(("photo", ("a.jpg", b"x", JPEG_TYPE))),
                                  400, "no_images"),
     "multipart without boundary": ("POST", "/predict", b"x", BARE_MULTIPART, 400, "bad_request"),
@@ -94,10 +109,20 @@ CASES = {
     "unknown path": ("GET", "/nowhere", b"", {}, 404, "not_found"),
     "GET on predict": ("GET", "/predict", b"", {}, 405, "method_not_allowed"),
     "DELETE on v2 health": ("DELETE", "/v2/health/live", b"", {}, 405, "method_not_allowed"),
+    "OPTIONS on health": ("OPTIONS", "/health", b"", {}, 405, "method_not_allowed"),
     "GET on tfserving predict": ("GET", TFS, b"", {}, 405, "method_not_allowed"),
     "tfserving unknown model": ("GET", "/v1/models/nosuchmodel/metadata", b"", {},
                                 404, "model_not_found"),
     "tfserving wrong shape": ("POST", TFS, '{"instances": [[1, 2, 3]]}', JSON, 400, "wrong_shape"),
+    "tfserving row without its batch dimension": ("POST", TFS, row_without_batch, JSON,
+                                                  400, "wrong_shape"),
+    "tfserving image body": ("POST", TFS, dog_jpeg, JPEG, 400, "invalid_json"),
+    "tfserving unknown version": ("GET", "/v1/models/{name}/versions/2", b"", {},
+                                  404, "model_version_not_found"),
+    "tfserving unknown label": ("POST", "/v1/models/{name}/labels/canary:predict",
+                                '{"instances": [[0]]}', JSON, 404, "model_version_not_found"),
+    "GET on tfserving versioned predict": ("GET", "/v1/models/{name}/versions/1:predict", b"", {},
+                                           405, "method_not_allowed"),
     "tfserving wrong dtype": ("POST", TFS, '{"instances": [["a", "b"]]}', JSON, 400, "wrong_dtype"),
     "tfserving ragged": ("POST", TFS, '{"instances": [[1], [1, 2]]}', JSON, 400, "invalid_tensor"),
     "tfserving both forms": ("POST", TFS, '{"instances": [], "inputs": []}', JSON,
@@ -119,6 +144,9 @@ CASES = {
         {"name": "nope", "shape": [1], "datatype": "FP32", "data": [1]}]}), JSON,
         400, "unknown_input"),
     "v2 missing inputs": ("POST", V2, '{"inputs": []}', JSON, 422, "invalid_request"),
+    "v2 image body": ("POST", V2, dog_jpeg, JPEG, 400, "invalid_json"),
+    "v2 unknown version": ("POST", "/v2/models/{name}/versions/1/infer", "{}", JSON,
+                           404, "model_version_not_found"),
 }
 
 
@@ -130,6 +158,29 @@ def test_bad_request(lambda_handler, photos, model, case):
     path, _, query = path.format(name=model["name"]).partition("?")
     event = http_v2(method, path, body, headers, dict([query.split("=")]) if query else None)
     assert_error(invoke(lambda_handler, event), status, code)
+
+
+def test_options_names_the_allowed_methods(lambda_handler):
+    """405, not a CORS preflight answer: API Gateway answers those (template.yaml)."""
+    response = invoke(lambda_handler, http_v2("OPTIONS", "/health"))
+    assert response.status == 405 and response.headers["allow"] == "GET, HEAD"
+    response = invoke(lambda_handler, http_v2("HEAD", "/predict"))
+    assert response.status == 405 and response.headers["allow"] == "POST"
+    assert response.body == b""
+
+
+def test_pixels_over_pillows_own_limit_quote_ours(lambda_handler, model):
+    bomb = CASES["decompression bomb"][2]  # 400 M pixels: over Pillow's 179 M, not just ours
+    response = invoke(lambda_handler, http_v2("POST", "/predict", bomb, PNG))
+    error = assert_error(response, 413, "too_many_pixels")["error"]
+    assert f"exceeds the limit of {model['limits']['max_image_pixels']} pixels" in error
+
+
+def test_unsupported_media_type_names_what_is_accepted(lambda_handler):
+    event = http_v2("POST", "/predict", b"hello", TEXT)
+    error = assert_error(invoke(lambda_handler, event), 415, "unsupported_media_type")["error"]
+    for accepted in ("image/*", "GIF", "WebP", "multipart/form-data", "application/json"):
+        assert accepted in error
 
 
 def test_too_many_images(lambda_handler, model):
@@ -154,6 +205,61 @@ def test_non_http_event_gets_a_clear_400(lambda_handler, event):
     response = invoke(lambda_handler, event)
     body = assert_error(response, 400, "unsupported_event")
     assert "not an HTTP event" in body["error"] and "API Gateway" in body["error"]
+
+
+@pytest.mark.parametrize("event", [
+    {"version": "2.0", "requestContext": {"http": {"method": "GET"}}},
+    {**http_v2("GET", "/health"), "headers": None},
+    {**http_v2("POST", "/predict"), "body": 5},
+    {**http_v2("POST", "/predict"), "body": "abc", "isBase64Encoded": True},
+    {k: v for k, v in rest_v1("GET", "/health").items() if k != "httpMethod"},
+    {**rest_v1("GET", "/health"), "requestContext": "not a dict"},
+    {k: v for k, v in alb("GET", "/health").items() if k != "headers"},
+], ids=["http-api-without-source-ip", "http-api-null-headers", "http-api-number-body",
+        "http-api-bad-base64", "rest-without-method", "rest-odd-request-context",
+        "alb-without-headers"])
+def test_malformed_http_event_gets_a_clear_400(lambda_handler, event):
+    body = assert_error(invoke(lambda_handler, event), 400, "malformed_event")
+    assert body["error"].startswith("malformed ")
+
+
+@pytest.fixture
+def logs():
+    """What the function logs (Powertools' JSON lines, Mangum's and python-multipart's too)."""
+    from handler.observability import logger
+
+    log = io.StringIO()
+    stream = logger.registered_handler.setStream(log)
+    try:
+        yield log
+    finally:
+        logger.registered_handler.setStream(stream)
+
+
+def test_unexpected_failure_is_logged_once(lambda_handler, photos, monkeypatch, logs):
+    from handler import app
+
+    def boom(batch):
+        raise RuntimeError("simulated runtime failure")
+
+    monkeypatch.setattr(app.model.runtime, "predict", boom)
+    event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
+    assert invoke(lambda_handler, event).status == 500
+    errors = [r for r in map(json.loads, logs.getvalue().splitlines()) if r["level"] == "ERROR"]
+    assert [r["message"] for r in errors] == ["unexpected error"], errors
+    assert "simulated runtime failure" in errors[0]["exception"]
+
+
+def test_garbage_multipart_is_answered_without_a_plain_log_line(lambda_handler, logs, caplog):
+    """python-multipart warns about each malformed body ("Expected boundary character..."):
+    left to the root logger, that was a plain, non-JSON line in the function's logs."""
+    body, headers = b"--not-the-boundary\r\n", {"Content-Type": "multipart/form-data; boundary=x"}
+    assert_error(invoke(lambda_handler, http_v2("POST", "/predict", body, headers)),
+                 400, "bad_request")
+    assert not [r for r in caplog.records if r.name.startswith("python_multipart")]
+    assert logs.getvalue() == ""  # a client's error, answered: not a warning of ours
+    logging.getLogger("python_multipart.multipart").error("seen")
+    assert json.loads(logs.getvalue())["message"] == "seen"  # its errors are JSON like ours
 
 
 def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch):

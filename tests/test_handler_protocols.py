@@ -60,6 +60,36 @@ def test_tfserving_raw_tensor_forms_agree_with_the_image_path(
         assert answer[0][0] == pytest.approx(kitten_p_dog, abs=1e-5)
 
 
+def get(handler, path: str) -> dict:
+    response = invoke(handler, http_v2("GET", path))
+    assert response.status == 200, response.body
+    return response.json()
+
+
+@pytest.mark.parametrize("pin", ["/versions/1", "/labels/stable", "/labels/latest"])
+def test_tfserving_version_and_label_paths(lambda_handler, model, kitten_tensor, kitten_p_dog,
+                                           pin):
+    base = f"/v1/models/{model['name']}"
+    assert get(lambda_handler, base + pin) == get(lambda_handler, base)
+    assert get(lambda_handler, f"{base}{pin}/metadata") == get(lambda_handler, f"{base}/metadata")
+    answer = post(lambda_handler, f"{base}{pin}:predict", {"instances": [kitten_tensor.tolist()]})
+    assert answer["predictions"][0][0] == pytest.approx(kitten_p_dog, abs=1e-5)
+
+
+def test_v2_version_paths(lambda_handler, model, kitten_tensor, kitten_p_dog):
+    """The version /v2/models/{name} lists (the manifest's) works in every model path."""
+    base = f"/v2/models/{model['name']}"
+    (version,) = get(lambda_handler, base)["versions"]
+    assert version == model["version"]
+    assert get(lambda_handler, f"{base}/versions/{version}") == get(lambda_handler, base)
+    assert get(lambda_handler, f"{base}/versions/{version}/ready")["ready"] is True
+    answer = post(lambda_handler, f"{base}/versions/{version}/infer", {"inputs": [{
+        "name": model["input"]["name"], "shape": [1, *kitten_tensor.shape], "datatype": "FP32",
+        "data": kitten_tensor.ravel().tolist()}]})
+    assert answer["model_version"] == version
+    assert answer["outputs"][0]["data"][0] == pytest.approx(kitten_p_dog, abs=1e-5)
+
+
 def test_v2_fp32_json_flat_and_nested(lambda_handler, model, kitten_tensor, kitten_p_dog):
     name, input_name = model["name"], model["input"]["name"]
     shape = [2, *kitten_tensor.shape]
@@ -102,5 +132,15 @@ def test_tritonclient_http_against_the_local_api(
 
         with pytest.raises(triton.InferenceServerException, match="no model named"):
             client.infer("nosuchmodel", [tensor])
+
+        version = model["version"]
+        assert client.is_model_ready(name, version)
+        assert client.get_model_metadata(name, version)["versions"] == [version]
+        result = client.infer(name, [tensor], model_version=version)
+        assert result.get_response()["model_version"] == version
+        assert result.as_numpy(output_name)[0, 0] == pytest.approx(kitten_p_dog, abs=1e-5)
+        assert not client.is_model_ready(name, "1")
+        with pytest.raises(triton.InferenceServerException, match="has no version '1'"):
+            client.infer(name, [tensor], model_version="1")
     finally:
         client.close()

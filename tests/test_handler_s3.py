@@ -14,6 +14,7 @@ from handler.loader import load_model
 from handler.manifest import ModelBundleError, load_manifest
 from handler.source import resolve_model_dir
 from tests.handler_events import http_v2, invoke
+from tests.test_trust import manifest_sha256, with_swapped_labels
 
 BUCKET, PREFIX = "models", "catsordogs/v1"
 URI = f"s3://{BUCKET}/{PREFIX}"
@@ -70,13 +71,55 @@ def test_pin_refuses_a_replaced_bundle_that_agrees_with_itself(
     s3, tmp_path, demo_model_dir, seed_model_dir
 ):
     """Whoever can write model.pb to the bucket can write model.json too: only MODEL_SHA256,
-    set by the deployment, tells the graph it named from another consistent bundle."""
-    pin = load_manifest(demo_model_dir).graph.sha256
+    set by the deployment, tells the bundle it named from another consistent bundle."""
+    pin = manifest_sha256(demo_model_dir)
     pinned = {"MODEL_SHA256": pin}
-    assert load_model(settings(URI, tmp_path / "a", pinned)).version == pin[:12]
+    assert load_model(settings(URI, tmp_path / "a", pinned)).name == "catsordogs"
 
     for name in ("model.json", "model.pb"):  # the seed model, with its own honest manifest
         s3.upload_file(str(seed_model_dir / name), BUCKET, f"{PREFIX}/{name}")
     assert load_model(settings(URI, tmp_path / "b")).name == "seed"  # unpinned: served
     with pytest.raises(ModelBundleError, match=rf"is not the pinned MODEL_SHA256 {pin}"):
         load_model(settings(URI, tmp_path / "c", pinned))
+
+
+def test_pin_refuses_swapped_labels_before_downloading_the_graph(
+    s3, tmp_path, demo_model_dir
+):
+    """Labels swapped in the bucket's model.json, model.pb untouched: the pin (model.json's
+    sha256) refuses it after one small download, before the graph is fetched."""
+    pin = manifest_sha256(demo_model_dir)
+    with_swapped_labels(demo_model_dir, tmp_path / "tampered")
+    s3.upload_file(str(tmp_path / "tampered" / "model.json"), BUCKET, f"{PREFIX}/model.json")
+    assert load_model(settings(URI, tmp_path / "a")).manifest.labels == ["dog", "cat"]  # unpinned
+
+    cache = tmp_path / "b"
+    with pytest.raises(ModelBundleError, match=rf"model\.json sha256 \w+ is not the pinned "
+                                               rf"MODEL_SHA256 {pin}"):
+        resolve_model_dir(settings(URI, cache, {"MODEL_SHA256": pin}))
+    assert sorted(p.name for p in cache.iterdir()) == ["model.json"]  # no graph fetched
+
+    # The bundle it names, put back: the same pin loads it.
+    s3.upload_file(str(demo_model_dir / "model.json"), BUCKET, f"{PREFIX}/model.json")
+    model = load_model(settings(URI, cache, {"MODEL_SHA256": pin}))
+    assert model.manifest.labels == ["cat", "dog"]
+
+
+def test_pinned_bundle_reuses_the_cached_graph(s3, tmp_path, demo_model_dir):
+    """An INIT retried in the same sandbox: model.json is fetched and checked again, the graph
+    already in /tmp with the manifest's sha256 is not."""
+    pinned = {"MODEL_SHA256": manifest_sha256(demo_model_dir)}
+    load_model(settings(URI, tmp_path, pinned))
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/model.pb")
+    assert load_model(settings(URI, tmp_path, pinned)).name == "catsordogs"
+
+
+def test_manifest_cannot_name_a_graph_outside_the_cache(s3, tmp_path, demo_model_dir):
+    manifest = load_manifest(demo_model_dir)
+    escaping = manifest.model_copy(update={
+        "graph": manifest.graph.model_copy(update={"path": "../escaped.pb"})
+    })
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/model.json", Body=escaping.model_dump_json())
+    with pytest.raises(ModelBundleError, match=r"graph path '\.\./escaped\.pb' is not a file name"):
+        resolve_model_dir(settings(URI, tmp_path / "cache"))
+    assert not (tmp_path / "escaped.pb").exists()

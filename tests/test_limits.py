@@ -3,8 +3,12 @@ Lambda handler of an app with small limits over the already-loaded demo model's 
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import weakref
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,66 @@ def test_image_pixels(serve, photos: dict[str, Path], delta: int, status: int):
                   "too_many_pixels" if status == 413 else None)
 
 
+def pixels(*paths: Path) -> int:
+    return sum(math.prod(Image.open(p).size) for p in paths)
+
+
+@DELTAS
+def test_request_pixels(serve, photos: dict[str, Path], delta: int, status: int):
+    call = serve({"MAX_REQUEST_PIXELS": str(pixels(photos["kitten"], photos["dog"]) + delta)})
+    images = [photos[name].read_bytes() for name in ("kitten", "dog")]
+    body = assert_answer(call(http_v2("POST", "/predict", *multipart(*images))), status,
+                         "request_too_many_pixels" if status == 413 else None)
+    if status == 200:
+        assert [p["label"] for p in body["predictions"]] == ["cat", "dog"]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+IMAGE_REQUESTS: dict[str, Callable[[list[bytes]], dict]] = {
+    "native": lambda images: http_v2("POST", "/predict", *multipart(*images)),
+    "tfserving": lambda images: http_v2(
+        "POST", "/v1/models/catsordogs:predict",
+        json.dumps({"instances": [{"b64": b64(i)} for i in images]}), JSON),
+    "v2": lambda images: http_v2(
+        "POST", "/v2/models/catsordogs/infer", json.dumps({"inputs": [{
+            "name": "input", "datatype": "BYTES", "shape": [len(images)],
+            "data": [b64(i) for i in images]}]}), JSON),
+}
+
+
+@pytest.mark.parametrize("protocol", IMAGE_REQUESTS)
+def test_request_pixels_are_summed_before_any_image_is_decoded(serve, photos, protocol):
+    """The last image is truncated after its header: over the budget the request is refused
+    (413) before decoding would find that (422 at the budget)."""
+    dog = photos["dog"].read_bytes()
+    event = IMAGE_REQUESTS[protocol]([photos["kitten"].read_bytes(), dog[: len(dog) // 2]])
+    budget = pixels(photos["kitten"], photos["dog"])
+    assert_answer(serve({"MAX_REQUEST_PIXELS": str(budget - 1)})(event), 413,
+                  "request_too_many_pixels")
+    assert_answer(serve({"MAX_REQUEST_PIXELS": str(budget)})(event), 422, "corrupt_image")
+
+
+def test_one_decoded_image_at_a_time(lambda_handler, photos, monkeypatch):
+    """Every header is opened first, but each image's full-size pixels are freed before the next
+    image is decoded: 32 images at MAX_IMAGE_PIXELS would otherwise be held at once."""
+    from handler import app, model
+
+    decoded: list[weakref.ref] = []
+    to_input = model.to_input
+
+    def spy(image, spec):
+        assert all(ref() is None for ref in decoded), "an earlier decoded image is still held"
+        decoded.append(weakref.ref(image))
+        return to_input(image, spec)
+
+    monkeypatch.setattr(model, "to_input", spy)
+    app.model.preprocess([photos[name].read_bytes() for name in ("kitten", "dog", "chelsea")])
+    assert len(decoded) == 3
+
+
 @pytest.mark.parametrize("count,status", [(3, 413), (2, 200), (1, 200)],
                          ids=["over", "at", "under"])
 def test_images_per_request(serve, photos: dict[str, Path], count: int, status: int):
@@ -145,6 +209,12 @@ def test_tensor_elements_at_the_limit_and_ragged(serve):
     assert_answer(call(tfserving([[0.0] * LIMIT + ["x"]])), 413, "too_many_elements")
     # Ragged lists whose first path is small: NumPy refuses them without building an array.
     assert_answer(call(tfserving([[0.0], [0.0] * (2 * LIMIT)])), 400, "invalid_tensor")
+
+
+def test_model_reports_every_limit(serve):
+    body = assert_answer(serve({"MAX_REQUEST_PIXELS": "1234"})(http_v2("GET", "/model")), 200)
+    assert set(body["limits"]) == {f.name for f in fields(Limits)}
+    assert body["limits"]["max_request_pixels"] == 1234
 
 
 def test_default_tensor_elements_follow_the_batch_and_the_model(serve):

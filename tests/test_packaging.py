@@ -7,6 +7,7 @@ the real handler from a folder laid out the way the final stage lays out /var/ta
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -159,15 +160,62 @@ def test_build_stages_freeze_the_model_the_final_stage_copies(stages: list[Stage
     assert "-r requirements-build.txt" in build and "--no-deps catsordogs" in build
 
 
+def test_own_checkpoint_stage_takes_an_exporters_output_folder(stages: list[Stage]) -> None:
+    """MODEL_BUILD_DIR is the folder both exporters write (demo/export.py): checkpoint/ with
+    model_config.json beside it, copied whole and frozen from there."""
+    stage = {s.name: s for s in stages}["model-checkpoint"]
+    assert ("ARG", "MODEL_BUILD_DIR") in stage.instructions  # no default: refused when unset
+    assert stage.copies() == [(None, ["${MODEL_BUILD_DIR}/"], "src/")]
+    run = " ".join(stage.runs().split())
+    assert 'test -n "${MODEL_BUILD_DIR}"' in run  # before the COPY: never the whole context
+    assert ("python -m freeze --checkpoint_dir src/checkpoint --output_dir /model "
+            "--model_config src/model_config.json") in run
+
+
+@pytest.mark.slow
+def test_own_checkpoint_stage_freezes_the_seed_trainers_output(
+    stages: list[Stage], seed_build: Path, tmp_path: Path
+) -> None:
+    """Run the stage's freeze command as the image build would, on a folder laid out by its COPY
+    from what `python -m demo.train_seed --out models/<name>` writes."""
+    stage = {s.name: s for s in stages}["model-checkpoint"]
+    (_, _, dest), = stage.copies()
+    shutil.copytree(seed_build, tmp_path / dest)
+    (freeze,) = [cmd for cmd in stage.runs().splitlines() if "-m freeze" in cmd]
+    args = [str(tmp_path / "out") if a == "/model" else a for a in shlex.split(freeze)]
+    assert args[:3] == ["python", "-m", "freeze"]
+    proc = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_manifest(tmp_path / "out").name == "seed"
+
+
+def dockerignored(path: str, patterns: set[str]) -> bool:
+    """Whether .dockerignore `patterns` leave `path` (or a folder it is in) out of the context;
+    enough of Docker's matching for the patterns this project uses (no `!` exceptions)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        fnmatch.fnmatch(prefix, pattern)
+        or (pattern.startswith("**/") and fnmatch.fnmatch(prefix.rsplit("/", 1)[-1], pattern[3:]))
+        for pattern in patterns for prefix in prefixes
+    )
+
+
 def test_dockerignore_keeps_the_context_small_but_complete() -> None:
     ignored = {
         line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", ".venv-tools", ".venv-checkov", "build", "model", "tests"} <= ignored
+    assert not any(p.startswith("!") for p in ignored)  # `dockerignored` does not handle them
     needed = {"handler", "freeze", "demo", "requirements.txt", "requirements-build.txt"}
     needed |= {arch.lock.name for arch in image_deps.ARCHES.values()}
-    assert not needed & ignored
+    # Where README and infra/Dockerfile tell you to put your own exporter output.
+    needed |= {"models/seed/checkpoint/checkpoint", "models/seed/model_config.json"}
+    assert [path for path in sorted(needed) if dockerignored(path, ignored)] == []
+    assert dockerignored("build/seed/model_config.json", ignored)  # the check can fail
+    assert dockerignored("handler/__pycache__/app.cpython-312.pyc", ignored)
 
 
 def test_frozen_model_is_exactly_the_files_the_image_copies(demo_model_dir: Path) -> None:

@@ -7,18 +7,22 @@ of the output the way CloudFormation would for those values: what each mode real
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 from infra import image_deps
 from infra.lambda_runtime import ROOT, function_config, load_template
+from tests.handler_events import LambdaContext
 
 TOOLS = ROOT / ".venv-tools" / "bin"
 #: Peak RSS of the demo model's function, measured (shared/FACTS.md).
@@ -45,6 +49,14 @@ RENDERS: dict[str, dict[str, str]] = {
             "CorsAllowOrigins": "https://app.example.com,http://localhost:8080"},
 }
 _NO_VALUE = object()
+#: The API's routes: the methods the app serves, never ANY (it would match CORS preflights).
+ROUTE_KEYS = {"GET /", "HEAD /", "GET /{proxy+}", "HEAD /{proxy+}", "POST /{proxy+}"}
+#: What CloudFormation accepts inside Rules (rule functions and Ref); anything else is refused
+#: at change-set creation, and neither cfn-lint nor `sam validate --lint` says so.
+RULE_FUNCTIONS = {
+    "Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn", "Fn::Equals",
+    "Fn::Not", "Fn::Or", "Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll", "Ref",
+}
 
 
 def resolve(node: Any, template: dict[str, Any], values: dict[str, str]) -> Any:
@@ -221,7 +233,7 @@ def test_each_access_mode_routes_everything_to_the_live_alias(
     assert permission["Properties"]["SourceArn"]
     routes = {r["Properties"]["RouteKey"]: r["Properties"]
               for r in _of_type(cfn, "AWS::ApiGatewayV2::Route").values()}
-    assert routes.keys() == {"ANY /", "ANY /{proxy+}"}
+    assert routes.keys() == ROUTE_KEYS  # no ANY, no OPTIONS: preflights are API Gateway's
     assert {r["AuthorizationType"] for r in routes.values()} == {authorization}
     authorizers = _of_type(cfn, "AWS::ApiGatewayV2::Authorizer")
     if authorization == "JWT":
@@ -232,6 +244,29 @@ def test_each_access_mode_routes_everything_to_the_live_alias(
         }
     else:
         assert not authorizers and all("AuthorizerId" not in r for r in routes.values())
+
+
+def test_routes_carry_every_method_the_app_serves_and_no_preflight(
+    template: dict[str, Any],
+) -> None:
+    """Each method and path the app answers has a route (GET and HEAD on `/`, the rest under
+    `/{proxy+}`); no route takes OPTIONS, so API Gateway's CORS configuration answers preflights,
+    and CORS allows exactly the routes' methods."""
+    from handler.protocols import native, tfserving, v2
+
+    resources = template["Resources"]
+    keys = {r["Properties"]["RouteKey"] for r in resources.values()
+            if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert keys == ROUTE_KEYS
+    served = {(method, route.path) for protocol in (native, tfserving, v2)
+              for route in protocol.router.routes for method in route.methods}
+    served |= {("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/static/index.html")}
+    missing = [(method, path) for method, path in sorted(served)
+               if f"{method} {'/' if path == '/' else '/{proxy+}'}" not in keys]
+    assert missing == []
+    assert {method for method, _ in served} | {"HEAD"} == {key.split()[0] for key in keys}
+    cors = resources["HttpApi"]["Properties"]["CorsConfiguration"]["Fn::If"][1]
+    assert set(cors["AllowMethods"]) == {key.split()[0] for key in keys}
 
 
 @pytest.mark.slow
@@ -267,9 +302,11 @@ def test_deployments_shift_gradually_and_roll_back_on_alarms(
         assert props["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": config}
         assert "DEPLOYMENT_STOP_ON_ALARM" in props["AutoRollbackConfiguration"]["Events"]
         alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
-        assert alarms == {"AliasErrorsAlarm", "AliasLatencyAlarm"}
+        assert alarms == {"AliasErrorsAlarm", "AliasLatencyAlarm", "ServerErrorsAlarm"}
         (alias,) = _of_type(cfn, "AWS::Lambda::Alias").values()
-        assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["DeploymentGroupName"]
+        update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        assert update["DeploymentGroupName"]
+        assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHook"}
     resources = rendered["defaults"]["Resources"]
     errors, latency = resources["AliasErrorsAlarm"], resources["AliasLatencyAlarm"]
     for alarm in (errors, latency):
@@ -283,6 +320,84 @@ def test_deployments_shift_gradually_and_roll_back_on_alarms(
     assert latency["Properties"]["MetricName"] == "Duration"
     assert latency["Properties"]["ExtendedStatistic"] == "p99"
     assert latency["Properties"]["Threshold"] == "1000"
+
+
+def test_server_errors_alarm_watches_the_metric_the_function_emits(
+    template: dict[str, Any],
+) -> None:
+    """Handled exceptions answer 500 without a Lambda error: the function counts them as the
+    EMF metric ServerErrors, in its Powertools namespace with the `service` dimension only."""
+    variables = function_config().environment
+    alarm = template["Resources"]["ServerErrorsAlarm"]["Properties"]
+    assert alarm["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["MetricName"] == "ServerErrors"
+    assert alarm["Dimensions"] == [{"Name": "service",
+                                    "Value": variables["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 60, 1)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        1, "GreaterThanOrEqualToThreshold"
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def _evaluate_rule(node: Any, values: dict[str, list[str] | str]) -> Any:
+    """A rule expression evaluated as CloudFormation does (a CommaDelimitedList is a list)."""
+    if not isinstance(node, dict):
+        return node
+    ((key, arg),) = node.items()
+    if key == "Ref":
+        return values[arg]
+    args = [_evaluate_rule(a, values) for a in (arg if isinstance(arg, list) else [arg])]
+    match key:
+        case "Fn::Equals":
+            return args[0] == args[1]
+        case "Fn::Not":
+            return not args[0]
+        case "Fn::And":
+            return all(args)
+        case "Fn::Or":
+            return any(args)
+        case "Fn::Contains":
+            return args[1] in args[0]
+    raise AssertionError(f"no evaluator for {key}")
+
+
+def test_rules_use_only_rule_functions(template: dict[str, Any]) -> None:
+    """The check the linters lack: every function inside Rules is one CloudFormation allows."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            found.update(k for k in node if k == "Ref" or k.startswith(("Fn::", "!")))
+            for value in node.values():
+                walk(value)
+
+    for rule in template["Rules"].values():
+        walk(rule.get("RuleCondition"))
+        for assertion in rule["Assertions"]:
+            walk(assertion["Assert"])
+    assert found and found <= RULE_FUNCTIONS, sorted(found - RULE_FUNCTIONS)
+
+
+@pytest.mark.parametrize(("audience", "issuer", "accepted"), [
+    ("client-a,client-b", "https://issuer.example.com", True),
+    ("", "https://issuer.example.com", False),  # no audience: the list [""]
+    ("client-a,", "https://issuer.example.com", False),  # an empty audience among others
+    ("client-a", "", False),
+])
+def test_jwt_rule_needs_an_issuer_and_audiences(
+    template: dict[str, Any], audience: str, issuer: str, accepted: bool
+) -> None:
+    rule = template["Rules"]["JwtNeedsIssuerAndAudience"]
+    for auth in ("JWT", "IAM"):
+        values = {"ApiAuth": auth, "JwtIssuer": issuer, "JwtAudience": audience.split(",")}
+        applies = _evaluate_rule(rule["RuleCondition"], values)
+        passed = all(_evaluate_rule(a["Assert"], values) for a in rule["Assertions"])
+        assert applies == (auth == "JWT")
+        assert passed == accepted or not applies
 
 
 @pytest.mark.slow
@@ -306,6 +421,140 @@ def test_tracing_and_architecture_follow_their_parameters(
     assert function("public")["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
     assert function("defaults")["Architectures"] == ["x86_64"]
     assert function("public")["Architectures"] == ["arm64"]
+
+
+# --- the PreTraffic hook -----------------------------------------------------------------------
+
+VERSION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:tf-lambda-serving-inference:7"
+HOOK_EVENT = {"DeploymentId": "d-EXAMPLE123", "LifecycleEventHookExecutionId": "hook-exec-1"}
+
+
+def hook_module(template: dict[str, Any]) -> ModuleType:
+    """The hook's inline code, loaded as the python3.12 runtime loads `index.py`."""
+    code = template["Resources"]["PreTrafficHook"]["Properties"]["Code"]["ZipFile"]
+    assert len(code.encode()) <= 4096, "CloudFormation takes at most 4096 bytes of ZipFile code"
+    module = ModuleType("index")
+    exec(compile(code, "index.py", "exec"), module.__dict__)  # noqa: S102 (our own template)
+    return module
+
+
+class FakeAws:
+    """The hook's boto3: `lambda` invokes answer(event) -> (payload, FunctionError or None),
+    `codedeploy` records the status the hook reports."""
+
+    def __init__(self, answer: Callable[[dict[str, Any]], tuple[Any, str | None]]) -> None:
+        self.answer = answer
+        self.invoked: list[tuple[str, dict[str, Any]]] = []
+        self.reports: list[dict[str, str]] = []
+
+    def client(self, service: str, config: Any = None) -> SimpleNamespace:
+        return SimpleNamespace(invoke=self.invoke,
+                               put_lifecycle_event_hook_execution_status=self.report)
+
+    def report(self, **kwargs: str) -> None:
+        self.reports.append(kwargs)
+
+    def invoke(self, FunctionName: str, Payload: str) -> dict[str, Any]:  # noqa: N803 (boto3's)
+        event = json.loads(Payload)
+        self.invoked.append((FunctionName, event))
+        payload, error = self.answer(event)
+        reply = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(payload).encode())}
+        return {**reply, "FunctionError": error} if error else reply
+
+
+def run_hook(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, answer) -> FakeAws:
+    hook = hook_module(template)
+    aws = FakeAws(answer)
+    monkeypatch.setattr(hook, "boto3", aws)
+    monkeypatch.setenv("NewVersion", VERSION_ARN)
+    try:
+        hook.handler(HOOK_EVENT, None)
+    finally:
+        assert [r["status"] for r in aws.reports] in (["Succeeded"], ["Failed"])  # exactly once
+        assert all({k: r[k] for k in ("deploymentId", "lifecycleEventHookExecutionId")} == {
+            "deploymentId": "d-EXAMPLE123", "lifecycleEventHookExecutionId": "hook-exec-1"
+        } for r in aws.reports)
+    return aws
+
+
+@pytest.mark.slow
+def test_pre_traffic_hook_passes_a_version_that_serves(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, lambda_handler
+) -> None:
+    """The hook's events are real HTTP API events: the real handler answers them 200."""
+    answers = []
+
+    def real(event: dict[str, Any]) -> tuple[Any, None]:
+        answers.append(lambda_handler(event, LambdaContext()))
+        return answers[-1], None
+
+    aws = run_hook(template, monkeypatch, real)
+    assert aws.reports[0]["status"] == "Succeeded"
+    assert [(name, event["rawPath"]) for name, event in aws.invoked] == [
+        (VERSION_ARN, "/health"), (VERSION_ARN, "/model")
+    ]
+    assert [a["statusCode"] for a in answers] == [200, 200]
+    assert json.loads(answers[1]["body"])["labels"] == ["cat", "dog"]
+
+
+def _server_error_on_model(event: dict[str, Any]) -> tuple[Any, None]:
+    status = 500 if event["rawPath"] == "/model" else 200
+    return {"statusCode": status, "body": "{}"}, None
+
+
+def _init_failure(event: dict[str, Any]) -> tuple[Any, str]:
+    return {"errorMessage": "graph sha256 mismatch", "errorType": "ModelBundleError"}, "Unhandled"
+
+
+def _timeout(event: dict[str, Any]) -> tuple[Any, None]:
+    raise TimeoutError("read timeout")
+
+
+@pytest.mark.parametrize("answer", [_server_error_on_model, _init_failure, _timeout],
+                         ids=["500-on-model", "init-failure", "invoke-raises"])
+def test_pre_traffic_hook_fails_a_version_that_does_not(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, answer
+) -> None:
+    """Anything but two 200s is reported Failed (CodeDeploy then rolls back before any traffic
+    moves); an exception is reported too, never left for CodeDeploy's one-hour timeout."""
+    try:
+        aws = run_hook(template, monkeypatch, answer)
+    except TimeoutError:
+        assert answer is _timeout
+    else:
+        assert aws.reports[0]["status"] == "Failed"
+
+
+@pytest.mark.slow
+def test_pre_traffic_hook_is_invocable_by_codedeploy_and_least_privileged(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    cfn = rendered["defaults"]
+    resources = cfn["Resources"]
+    (version_id,) = _of_type(cfn, "AWS::Lambda::Version")
+    hook = resources["PreTrafficHook"]["Properties"]
+    # SAM's CodeDeploy role (AWSCodeDeployRoleForLambda) may invoke only CodeDeployHook_* names.
+    assert hook["FunctionName"] == {"Fn::Sub": "CodeDeployHook_${AWS::StackName}"}
+    assert resources["CodeDeployServiceRole"]["Properties"]["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"
+    ]
+    assert (hook["Runtime"], hook["Handler"]) == ("python3.12", "index.handler")
+    assert hook["Environment"]["Variables"] == {"NewVersion": {"Ref": version_id}}
+    (policy,) = resources["PreTrafficHookRole"]["Properties"]["Policies"]
+    granted = {json.dumps(st["Action"]): st["Resource"]
+               for st in policy["PolicyDocument"]["Statement"]}
+    assert granted == {
+        '"lambda:InvokeFunction"': {"Ref": version_id},  # the version under test only
+        '"codedeploy:PutLifecycleEventHookExecutionStatus"': {"Fn::Sub": (
+            "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:"
+            "${ServerlessDeploymentApplication}/${InferenceFunctionDeploymentGroup}"
+        )},
+        '["logs:CreateLogStream", "logs:PutLogEvents"]': {
+            "Fn::GetAtt": ["PreTrafficHookLogGroup", "Arn"]
+        },
+    }
+    assert {"ServerlessDeploymentApplication", "InferenceFunctionDeploymentGroup"} <= set(resources)
+    assert hook["Timeout"] > 2 * 40  # two invocations at the code's read timeout, then the report
 
 
 def test_logs_have_retention(template: dict[str, Any]) -> None:

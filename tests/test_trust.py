@@ -1,10 +1,11 @@
-"""handler.trust: the op allowlist and the MODEL_SHA256 pin, checked at cold start before any
-session exists (the S3 side of the pin is in test_handler_s3.py)."""
+"""handler.trust: the op allowlist and the MODEL_SHA256 pin (the sha256 of model.json), checked
+at cold start before any session exists (the S3 side of the pin is in test_handler_s3.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,21 +155,54 @@ def test_a_manifest_that_misdescribes_its_graph_is_refused(demo_model_dir: Path,
         load_model(Settings.from_env({"MODEL_DIR": str(tmp_path)}))
 
 
-# --- the sha256 pin ---------------------------------------------------------------------------
+# --- the sha256 pin: model.json's, which names the graph's ----------------------------------
 
 
-def test_pinned_sha256_accepts_its_graph(seed_model_dir: Path):
-    pin = load_manifest(seed_model_dir).graph.sha256
+def manifest_sha256(model_dir: Path) -> str:
+    """What a deployment pins: `sha256sum model_dir/model.json`."""
+    return hashlib.sha256((model_dir / MANIFEST_NAME).read_bytes()).hexdigest()
+
+
+def with_swapped_labels(model_dir: Path, out: Path) -> Manifest:
+    """A copy of the bundle whose model.json lists the labels the other way round: the graph
+    (and the manifest's record of its sha256) unchanged, so the bundle still agrees with itself."""
+    shutil.copytree(model_dir, out)
+    manifest = load_manifest(model_dir)
+    swapped = manifest.model_copy(update={"labels": manifest.labels[::-1]})
+    (out / MANIFEST_NAME).write_text(swapped.model_dump_json(indent=2) + "\n")
+    return swapped
+
+
+def test_pinned_sha256_accepts_its_bundle(seed_model_dir: Path):
+    pin = manifest_sha256(seed_model_dir)
     model = load_model(Settings.from_env({"MODEL_DIR": str(seed_model_dir),
                                           "MODEL_SHA256": pin.upper()}))
-    assert model.version == pin[:12]
+    assert model.version == load_manifest(seed_model_dir).version
+
+
+def test_pin_covers_the_labels_not_only_the_graph(demo_model_dir: Path, tmp_path: Path):
+    """Labels, decoding and preprocessing live in model.json: swapping the labels there, graph
+    untouched, would serve every answer inverted. The pin refuses it; without one it loads."""
+    pin = manifest_sha256(demo_model_dir)
+    tampered = tmp_path / "tampered"
+    swapped = with_swapped_labels(demo_model_dir, tampered)
+    assert (tampered / "model.pb").read_bytes() == (demo_model_dir / "model.pb").read_bytes()
+    unpinned = load_model(Settings.from_env({"MODEL_DIR": str(tampered)}))
+    assert unpinned.manifest.labels == swapped.labels == ["dog", "cat"]  # what the pin prevents
+    with pytest.raises(ModelBundleError, match=rf"model\.json sha256 [0-9a-f]{{64}} is not the "
+                                               rf"pinned MODEL_SHA256 {pin}"):
+        load_model(Settings.from_env({"MODEL_DIR": str(tampered), "MODEL_SHA256": pin}))
+    # The graph's own sha256 (what the pin used to name) does not pass for the manifest's.
+    with pytest.raises(ModelBundleError, match="the pin is the sha256 of the build's model.json"):
+        load_model(Settings.from_env({"MODEL_DIR": str(demo_model_dir),
+                                      "MODEL_SHA256": load_manifest(demo_model_dir).graph.sha256}))
 
 
 @pytest.mark.parametrize("pin,reason", [
-    ("0" * 64, r"graph sha256 [0-9a-f]{64} is not the pinned MODEL_SHA256 0{64}"),
+    ("0" * 64, r"model\.json sha256 [0-9a-f]{64} is not the pinned MODEL_SHA256 0{64}"),
     ("not-a-sha", r"MODEL_SHA256='not-a-sha' is not a sha256"),
-], ids=["other-graph", "malformed"])
-def test_graph_other_than_the_pinned_one_fails_cold_start(
+], ids=["other-bundle", "malformed"])
+def test_bundle_other_than_the_pinned_one_fails_cold_start(
     demo_model_dir: Path, pin: str, reason: str
 ):
     proc, records = cold_start(demo_model_dir, {"MODEL_SHA256": pin})

@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.convertors import Convertor, register_url_convertor
 
-from handler.errors import ApiError
+from handler.errors import ERROR_RESPONSES, ApiError
 from handler.model import Model
 
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends a name
@@ -38,6 +39,35 @@ async def named_model(name: str, model: Annotated[Model, Depends(served_model)])
 
 #: A route parameter `model: NamedModel` resolves the `{name}` path segment to the served model.
 NamedModel = Annotated[Model, Depends(named_model)]
+
+
+def pinned_route[Endpoint: Callable[..., Any]](
+    router: APIRouter, method: str, path: str, pins: Mapping[str, Callable[..., Any]],
+    **kwargs: Any,
+) -> Callable[[Endpoint], Endpoint]:
+    """Register an endpoint at `path` and at each pinned form of it: a version (or label) path
+    segment after `{name:model}`, checked by that pin's dependency. One endpoint serves every
+    form, so they cannot drift apart."""
+    def register(endpoint: Endpoint) -> Endpoint:
+        forms = {"": [], **{pin: [Depends(check)] for pin, check in pins.items()}}
+        for pin, dependencies in forms.items():
+            router.api_route(
+                path.replace("{name:model}", "{name:model}" + pin, 1), methods=[method],
+                responses=ERROR_RESPONSES, dependencies=dependencies, **kwargs,
+            )(endpoint)
+        return endpoint
+    return register
+
+
+def check_version(model: Model, kind: str, asked: str, served: Sequence[str]) -> None:
+    """404 unless `asked` is one of the `served` versions (or version labels) of `model`: a
+    function serves one version, which each protocol names its own way."""
+    if asked not in served:
+        raise ApiError(
+            404, "model_version_not_found",
+            f"model {model.name!r} has no {kind} {asked!r}; it serves {kind} "
+            f"{' or '.join(map(repr, served))}",
+        )
 
 
 async def read_body(request: Request, model: Model) -> bytes:
@@ -82,10 +112,22 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
 def b64decode(text: str, where: str) -> bytes:
-    """Strict standard base64 (whitespace tolerated); 400 naming the bad field otherwise."""
+    """Base64 in the forms clients produce: the standard or URL-safe alphabet, padding optional,
+    whitespace ignored, behind an optional `data:<type>;base64,` prefix (what a browser's
+    FileReader.readAsDataURL gives). Anything else is a 400 naming the bad field."""
+    data = "".join(text.split())
+    if data[:5].lower() == "data:":
+        header, _, data = data.partition(",")
+        if not header.lower().endswith(";base64"):
+            raise ApiError(
+                400, "invalid_base64", f"{where} is a data: URI without ';base64,' before its data"
+            )
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        return base64.b64decode(data.translate(_URL_SAFE) + "=" * (-len(data) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "invalid_base64", f"{where} is not valid base64") from None
 
@@ -113,7 +155,8 @@ def request_body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 class ModelNameConvertor(Convertor[str]):
-    """Path segment holding a model name; stops at ':' so `{name}:predict` routes match."""
+    """Path segment holding a model name (or a TF Serving version label); stops at ':' so
+    `{name}:predict` routes match."""
 
     regex = MODEL_NAME_PATTERN
 
@@ -125,3 +168,4 @@ class ModelNameConvertor(Convertor[str]):
 
 
 register_url_convertor("model", ModelNameConvertor())
+register_url_convertor("label", ModelNameConvertor())  # TF Serving version labels: same rule

@@ -25,7 +25,6 @@ from handler.protocols.common import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-IMAGE_TYPES = ("image/jpeg", "image/png")
 ServedModel = Annotated[Model, Depends(served_model)]
 
 router = APIRouter(tags=["native"])
@@ -41,6 +40,7 @@ class Limits(BaseModel):
     max_request_bytes: int
     max_image_bytes: int
     max_image_pixels: int
+    max_request_pixels: int
     max_batch: int
     max_tensor_elements: int
 
@@ -62,7 +62,11 @@ class ModelInfo(BaseModel):
 class PredictImagesRequest(BaseModel):
     """The JSON form of POST /predict."""
 
-    images: list[str] = Field(min_length=1, description="Image files (JPEG, PNG...), base64.")
+    images: list[str] = Field(
+        min_length=1,
+        description="Image files (any format Pillow reads), base64: standard or URL-safe, "
+        "optionally a data: URI (data:image/jpeg;base64,...).",
+    )
 
 
 class LabelProbability(BaseModel):
@@ -127,8 +131,9 @@ async def _images(request: Request, model: Model) -> list[bytes]:
         return [b64decode(text, f"images[{i}]") for i, text in enumerate(images)]
     raise ApiError(
         415, "unsupported_media_type",
-        f"Content-Type {kind or '(none)'!r} is not accepted: send multipart/form-data "
-        "(parts named 'file'), image/jpeg, image/png or application/json",
+        f"Content-Type {kind or '(none)'!r} is not accepted: send an image/* body (any format "
+        "Pillow reads: JPEG, PNG, GIF, WebP, BMP, TIFF...), multipart/form-data with parts named "
+        "'file', or application/json {\"images\": [base64...]}",
     )
 
 
@@ -138,7 +143,7 @@ async def _images(request: Request, model: Model) -> list[bytes]:
     openapi_extra=request_body({
         "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {
             "type": "array", "items": {"type": "string", "format": "binary"}}}}},
-        **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in IMAGE_TYPES},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
         "application/json": schema_ref(PredictImagesRequest),
     }),
 )
@@ -147,7 +152,10 @@ async def predict(
     model: ServedModel,
     k: Annotated[int | None, Query(ge=1, description="Labels in top_k (default: all).")] = None,
 ) -> PredictResponse:
-    """Classify one or more images: multipart `file` parts, a raw image body, or base64 JSON."""
+    """Classify one or more images: multipart `file` parts, a raw `image/*` body, or base64 JSON.
+
+    Any image format Pillow reads is accepted (JPEG, PNG, GIF, WebP, BMP, TIFF...), whatever the
+    `image/*` subtype says: the format is read from the bytes."""
     images = await _images(request, model)
     outputs = model.predict(model.preprocess(images))
     predictions = [

@@ -7,6 +7,11 @@ preprocessed per the manifest. Answers carry the model's output tensor as TF Ser
 `{"predictions": [...]}` for rows, `{"outputs": [...]}` for columns. Errors keep TF Serving's
 `error` key (plus `code` and `status`). The served version is always "1": TF Serving versions are
 integers; the manifest's version is in GET /model and the v2 metadata.
+
+Each path also answers in TF Serving's pinned forms, `/v1/models/{name}/versions/1...` and
+`/v1/models/{name}/labels/{label}...`. TF Serving's labels come from its model config; a
+function serving one version names it "stable" and "latest". Any other version or label is a
+404 `model_version_not_found`.
 """
 
 from __future__ import annotations
@@ -17,20 +22,23 @@ import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
-from handler.errors import ERROR_RESPONSES, ApiError
+from handler.errors import ApiError
 from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
     b64decode,
+    check_version,
     json_tensor,
     NamedModel,
     parse_json,
+    pinned_route,
     read_body,
     request_body,
     schema_ref,
 )
 
 VERSION = "1"
+LABELS = ("stable", "latest")
 SIGNATURE = "serving_default"
 _DTYPES = {"float16": "DT_HALF", "float32": "DT_FLOAT", "float64": "DT_DOUBLE", "uint8": "DT_UINT8",
            "int32": "DT_INT32", "int64": "DT_INT64"}
@@ -130,12 +138,23 @@ def _tensor_info(spec: TensorSpec) -> TensorInfo:
     )
 
 
-@router.get("/{name:model}", responses=ERROR_RESPONSES)
+async def _version(version: int, model: NamedModel) -> None:
+    check_version(model, "version", str(version), [VERSION])
+
+
+async def _label(label: str, model: NamedModel) -> None:
+    check_version(model, "label", label, LABELS)
+
+
+PINS = {"/versions/{version:int}": _version, "/labels/{label:label}": _label}
+
+
+@pinned_route(router, "GET", "/{name:model}", PINS)
 async def model_status(model: NamedModel) -> ModelStatusResponse:
     return ModelStatusResponse(model_version_status=[ModelVersionStatus(version=VERSION)])
 
 
-@router.get("/{name:model}/metadata", responses=ERROR_RESPONSES)
+@pinned_route(router, "GET", "/{name:model}/metadata", PINS)
 async def model_metadata(model: NamedModel) -> MetadataResponse:
     m = model.manifest
     signature = SignatureDef(
@@ -162,8 +181,9 @@ def _unwrap(value: Any, model: Model, where: str) -> Any:
 
 
 def _batch(rows: list[Any], model: Model, where: str) -> np.ndarray:
-    """Rows that are all images ({"b64": ...}) or all tensors -> one input batch."""
-    model.check_batch(len(rows))
+    """Rows that are all images ({"b64": ...}) or all tensors -> one input batch. The batch size
+    is checked after the shape (by model.preprocess / model.tensor): a single row sent without
+    its batch dimension is a wrong shape, not hundreds of inputs."""
     is_image = [isinstance(row, dict) for row in rows]
     if all(is_image):
         images = []
@@ -179,9 +199,8 @@ def _batch(rows: list[Any], model: Model, where: str) -> np.ndarray:
     return model.tensor(json_tensor(rows, model))
 
 
-@router.post(
-    "/{name:model}:predict",
-    responses=ERROR_RESPONSES,
+@pinned_route(
+    router, "POST", "/{name:model}:predict", PINS,
     openapi_extra=request_body({"application/json": schema_ref(PredictRequest)}),
 )
 async def predict(request: Request, model: NamedModel) -> PredictionsResponse | OutputsResponse:

@@ -4,6 +4,10 @@ Inputs: the model's one input as FP32 (JSON `data`, flat or nested, or the binar
 extension that tritonclient uses by default), or as BYTES whose elements are image files:
 base64 strings in JSON, raw length-prefixed bytes with the binary extension. Outputs are always
 JSON `data` (clients read both forms).
+
+Model paths also answer under `/versions/{version}` (tritonclient's `model_version`), where the
+version is the one the metadata lists, the manifest's; any other is a 404
+`model_version_not_found`.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from handler import __version__
-from handler.errors import ERROR_RESPONSES, ApiError
+from handler.errors import ApiError
 from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
     b64decode,
     check_tensor_elements,
+    check_version,
     json_tensor,
     NamedModel,
     parse_json,
+    pinned_route,
     read_body,
     request_body,
     schema_ref,
@@ -133,7 +139,14 @@ async def ready() -> Ready:
     return Ready(ready=True)  # the model loads at import: a running function is a ready one
 
 
-@router.get("/models/{name:model}", responses=ERROR_RESPONSES)
+async def _version(version: str, model: NamedModel) -> None:
+    check_version(model, "version", version, [model.version])
+
+
+PINS = {"/versions/{version}": _version}
+
+
+@pinned_route(router, "GET", "/models/{name:model}", PINS)
 async def model_metadata(model: NamedModel) -> ModelMetadata:
     m = model.manifest
     return ModelMetadata(
@@ -142,7 +155,7 @@ async def model_metadata(model: NamedModel) -> ModelMetadata:
     )
 
 
-@router.get("/models/{name:model}/ready", responses=ERROR_RESPONSES)
+@pinned_route(router, "GET", "/models/{name:model}/ready", PINS)
 async def model_ready(model: NamedModel) -> ModelReady:
     return ModelReady(name=model.name, ready=True)
 
@@ -214,9 +227,8 @@ def _batch(tensor: RequestInput, raw: bytes | None, model: Model) -> np.ndarray:
     return model.tensor(values.reshape(tensor.shape))
 
 
-@router.post(
-    "/models/{name:model}/infer",
-    responses=ERROR_RESPONSES,
+@pinned_route(
+    router, "POST", "/models/{name:model}/infer", PINS,
     openapi_extra=request_body({"application/json": schema_ref(InferRequest)}),
 )
 async def infer(request: Request, model: NamedModel) -> InferResponse:
