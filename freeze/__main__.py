@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     from freeze.build import GRAPH_NAME, Request, run
     from freeze.verify import TOLERANCE, megabytes
+    from handler.manifest import sha256_file
 
     request = Request(
         output_graph=args.output_graph or args.output_dir / GRAPH_NAME,
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{report.verified_rows} inputs (tolerance {request.tolerance:g})"
     )
     print(f"manifest {report.manifest_path}: {m.name} {m.version}, {m.labels}, {m.decoding}")
+    # What template.yaml's ModelSha256 (env MODEL_SHA256) pins: model.json, which pins model.pb.
+    print(f"pin      sha256 of model.json = {sha256_file(report.manifest_path)}")
     return 0
 
 

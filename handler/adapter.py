@@ -24,7 +24,7 @@ from mangum.protocols import HTTPCycle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handler.errors import ErrorBody
-from handler.observability import logger, metrics, traced
+from handler.observability import MetricUnit, logger, metrics, traced
 
 LambdaHandler = Callable[[Any, Any], dict[str, Any]]
 
@@ -109,7 +109,12 @@ def lambda_handler(app: ASGIApp) -> LambdaHandler:
     @logger.inject_lambda_context(clear_state=True)  # no request's keys leak into the next
     def handle(event: Any, context: Any) -> dict[str, Any]:
         try:
-            return adapter(event, context)
+            response = adapter(event, context)
+            if response["statusCode"] >= 500:
+                # Handled 500s never reach Lambda's Errors metric: this one feeds the
+                # deployment's rollback alarm (template.yaml ServerErrorsAlarm).
+                metrics.add_metric("ServerErrors", MetricUnit.Count, 1)
+            return response
         except UnsupportedEvent as exc:
             logger.warning(str(exc))
             body = ErrorBody(error=str(exc), code=exc.code, status=400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -317,3 +318,20 @@ def test_make_rebuilds_the_model_when_the_schema_or_preprocessing_changes() -> N
     (rule,) = [line for line in makefile.splitlines() if line.startswith("$(MODEL_DIR)/model.json:")]
     prerequisites = rule.split(":", 1)[1].split()
     assert {"freeze/*.py", "handler/manifest.py", "handler/images.py"} <= set(prerequisites)
+
+
+def test_cli_reports_sizes_parity_and_the_pin(
+    seed_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The success output says what the issue asks for: checkpoint vs .pb size, the max
+    difference, and the value to pin (ModelSha256) for this exact bundle."""
+    from freeze.__main__ import main
+    from handler.manifest import sha256_file
+
+    config = seed_build / "model_config.json"
+    args = ["--checkpoint_dir", str(seed_build / "checkpoint"), "--model_config", str(config)]
+    assert main([*args, "--output_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"size +[\d.]+ MB checkpoint -> [\d.]+ MB ", out), out
+    assert re.search(r"verified max \|original - frozen\| = [\d.e-]+ over \d+ inputs", out), out
+    assert f"sha256 of model.json = {sha256_file(tmp_path / 'model.json')}" in out

@@ -262,7 +262,7 @@ def test_garbage_multipart_is_answered_without_a_plain_log_line(lambda_handler, 
     assert json.loads(logs.getvalue())["message"] == "seen"  # its errors are JSON like ours
 
 
-def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch):
+def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch, capsys):
     from handler import app
 
     def boom(batch):
@@ -270,5 +270,12 @@ def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch):
 
     monkeypatch.setattr(app.model.runtime, "predict", boom)
     event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
+    capsys.readouterr()
     body = assert_error(invoke(lambda_handler, event), 500, "internal_error")
     assert "simulated" not in body["error"]  # details go to the logs, not to clients
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m.get("ServerErrors") for m in emf] == [[1.0]]  # feeds the rollback alarm
+    monkeypatch.undo()
+    invoke(lambda_handler, event)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert all("ServerErrors" not in m for m in emf)

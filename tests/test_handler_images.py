@@ -118,6 +118,32 @@ def test_empty_and_not_an_image():
     assert (error.status, error.code) == (422, "not_an_image")
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_photo_formats_decode_to_the_same_pixels(fmt):
+    image = Image.new("RGB", (8, 8), (200, 100, 50))
+    expected = decode(encode(image), GRAY, LIMITS)
+    assert np.abs(decode(encode(image, fmt), GRAY, LIMITS) - expected).max() <= 3 / 255
+
+
+def test_phone_jpegs_opened_as_mpo_are_served():
+    first, second = Image.new("RGB", (8, 8), "white"), Image.new("RGB", (8, 8), "black")
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    assert decode(data, GRAY, LIMITS).min() == pytest.approx(1.0, abs=2 / 255)  # the first frame
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", encode(Image.new("RGB", (8, 8)), "ICO")],
+    ids=["eps", "ico"],
+)
+def test_formats_outside_the_photo_list_are_not_decoded(data):
+    """EPS would run Ghostscript where installed: untrusted bytes reach only photo decoders."""
+    error = refused(data)
+    assert (error.status, error.code) == (422, "not_an_image")
+    assert "JPEG, PNG" in error.message
+
+
 def test_truncated_jpeg_is_corrupt(photos):
     data = photos["kitten"].read_bytes()
     error = refused(data[: len(data) // 2])

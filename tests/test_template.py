@@ -157,7 +157,14 @@ def test_function_is_an_image_built_from_infra_dockerfile(function: dict[str, An
     assert architecture["Default"] == "x86_64"
     assert (ROOT / meta["DockerContext"] / meta["Dockerfile"]).is_file()
     assert meta["DockerTag"]
-    assert "Runtime" not in props and "Handler" not in props  # the image's CMD says it
+    assert "Runtime" not in props and "Handler" not in props  # not for image functions
+    # The entry point is named in the template, and it is the image's own CMD.
+    cmd = next(
+        line for line in (ROOT / meta["Dockerfile"]).read_text().splitlines()
+        if line.startswith("CMD ")
+    )
+    assert props["ImageConfig"]["Command"] == json.loads(cmd.removeprefix("CMD "))
+    assert props["ImageConfig"]["Command"] == ["handler.app.handler"]
 
 
 def parameter_spec(name: str) -> dict[str, Any]:
