@@ -14,6 +14,7 @@ from freeze import FreezeError, first_line
 from freeze.graph import Frozen
 from freeze.images import load_batch, synthetic_png
 from handler.manifest import Preprocessing, TensorSpec
+from handler.runtime.tf_graph import session_config
 
 #: float32 math reordered by oneDNN moves results by ~1e-7; anything near 1e-5 is a real change
 TOLERANCE = 1e-5
@@ -58,12 +59,13 @@ def verification_batch(
 def run_graph(
     graph_bytes: bytes, input: TensorSpec, output: TensorSpec, batch: np.ndarray
 ) -> np.ndarray:
-    """Run serialized GraphDef bytes the way the function does: import, one session, one run."""
+    """Run serialized GraphDef bytes the way the function does: import, one session configured
+    as the function's (`session_config`: no Grappler pass), one run."""
     graph_def = tf.compat.v1.GraphDef.FromString(graph_bytes)
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as session:
         return session.run(output.tensor, {input.tensor: batch})
 
 
