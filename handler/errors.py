@@ -6,6 +6,9 @@ one place; no traceback ever reaches a client and the container keeps serving.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -64,15 +67,21 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def invalid_request(errors: Sequence[Any]) -> ApiError:
+    """Pydantic's validation errors (FastAPI's, or a protocol's own body parsing) as the one
+    answer: 400 if the body is not JSON at all, else 422 naming each field and its problem."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ApiError(400, "invalid_json", "the request body is not valid JSON")
+    detail = "; ".join(
+        f"{'.'.join(map(str, e.get('loc', ()))) or 'body'}: {e.get('msg')}" for e in errors
+    )
+    return ApiError(422, "invalid_request", detail)
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "invalid_json", "the request body is not valid JSON")
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors
-    )
-    return error_response(422, "invalid_request", detail)
+    error = invalid_request(exc.errors())
+    return error_response(error.status, error.code, error.message)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.convertors import Convertor, register_url_convertor
 
-from handler.errors import ERROR_RESPONSES, ApiError
+from handler.errors import ERROR_RESPONSES, ApiError, invalid_request
 from handler.model import Model
 
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends a name
@@ -137,11 +137,7 @@ def parse_json[T: BaseModel](schema: type[T], data: bytes | str) -> T:
     try:
         return schema.model_validate_json(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
-        raise ApiError(422, "invalid_request", detail) from None
+        raise invalid_request(exc.errors()) from None
 
 
 def schema_ref(schema: type[BaseModel]) -> dict[str, Any]:
