@@ -62,6 +62,8 @@ def _tracer() -> Tracer | None:
 
 
 tracer = _tracer()
+
+
 def traced[HandlerT: Callable[..., object]](handler: HandlerT) -> HandlerT:
     """`handler` in one X-Ray subsegment per invocation (cold start and service annotated) when
     tracing is on; `handler` itself when it is off."""

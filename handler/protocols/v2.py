@@ -114,10 +114,15 @@ class InferResponse(BaseModel):
 BODY_SCHEMAS = (InferRequest,)
 
 
+def _datatype(dtype: str) -> str:
+    """The protocol's name for a NumPy dtype name (FP32 for float32)."""
+    return _DATATYPES.get(dtype, dtype.upper())
+
+
 def _metadata_tensor(spec: TensorSpec) -> MetadataTensor:
     return MetadataTensor(
         name=spec.name,
-        datatype=_DATATYPES.get(spec.dtype, spec.dtype.upper()),
+        datatype=_datatype(spec.dtype),
         shape=[-1 if d is None else d for d in spec.shape],
     )
 
@@ -204,14 +209,15 @@ def _batch(tensor: RequestInput, raw: bytes | None, model: Model) -> np.ndarray:
                 400, "wrong_shape", f"{where}: shape {tensor.shape} but {len(images)} elements"
             )
         return model.preprocess(images)
-    if tensor.datatype != _DATATYPES.get(model.manifest.input.dtype):
+    accepted = _datatype(model.input_dtype.name)
+    if tensor.datatype != accepted:
         raise ApiError(
             400, "wrong_dtype",
             f"{where}: datatype {tensor.datatype} is not accepted; send "
-            f"{_DATATYPES.get(model.manifest.input.dtype)} tensors or BYTES images",
+            f"{accepted} tensors or BYTES images",
         )
     if raw is not None:
-        dtype = np.dtype(model.manifest.input.dtype).newbyteorder("<")
+        dtype = model.input_dtype.newbyteorder("<")
         check_tensor_elements(len(raw) // dtype.itemsize, model)
         if len(raw) != math.prod(tensor.shape) * dtype.itemsize:
             raise ApiError(
@@ -259,7 +265,7 @@ async def infer(request: Request, model: NamedModel) -> InferResponse:
         model_name=model.name, model_version=model.version, id=body.id,
         outputs=[ResponseOutput(
             name=output.name, shape=list(result.shape),
-            datatype=_DATATYPES.get(output.dtype, output.dtype.upper()),
+            datatype=_datatype(output.dtype),
             data=result.ravel().tolist(),
         )],
     )
