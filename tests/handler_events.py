@@ -12,9 +12,11 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from infra.lambda_runtime import LambdaContext
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 _TEXT = ("application/json", "text/")
@@ -22,20 +24,10 @@ TARGET_GROUP = ("arn:aws:elasticloadbalancing:us-east-2:123456789012:"
                 "targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a")
 
 
-@dataclass
-class LambdaContext:
-    """The context attributes a Python handler (and Powertools) reads."""
-
-    function_name: str = "tf-lambda-serving"
-    memory_limit_in_mb: int = 3008
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tf-lambda-serving"
-    log_group_name: str = "/aws/lambda/tf-lambda-serving"
-    log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def lambda_context() -> LambdaContext:
+    """A fresh Lambda context (new request id) for direct handler calls: the project's own,
+    the one `python -m infra.invoke` passes."""
+    return LambdaContext("tf-lambda-serving", 1769, 30)
 
 
 def _body(body: bytes | str, headers: dict[str, str]) -> tuple[str, bool]:
@@ -137,7 +129,7 @@ class Response:
 
 def invoke(handler: Handler, event: Any) -> Response:
     """Call the handler as Lambda does; decode its HTTP-shaped answer."""
-    out = handler(event, LambdaContext())
+    out = handler(event, lambda_context())
     headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
     for k, values in (out.get("multiValueHeaders") or {}).items():
         headers[k.lower()] = ",".join(values)

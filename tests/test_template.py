@@ -22,7 +22,7 @@ import pytest
 
 from infra import image_deps
 from infra.lambda_runtime import ROOT, function_config, load_template
-from tests.handler_events import LambdaContext
+from tests.handler_events import lambda_context
 
 TOOLS = ROOT / ".venv-tools" / "bin"
 #: Peak RSS of the demo model's function, measured (shared/FACTS.md).
@@ -492,7 +492,7 @@ def test_pre_traffic_hook_passes_a_version_that_serves(
     answers = []
 
     def real(event: dict[str, Any]) -> tuple[Any, None]:
-        answers.append(lambda_handler(event, LambdaContext()))
+        answers.append(lambda_handler(event, lambda_context()))
         return answers[-1], None
 
     aws = run_hook(template, monkeypatch, real)
