@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from urllib3 import encode_multipart_formdata
 
@@ -142,6 +143,8 @@ class Request:
     content_type: str | None = None
     body: bytes = b""
     query: dict[str, str] = field(default_factory=dict)
+    #: any other request headers (names lower-case)
+    extra_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def binary(self) -> bool:
@@ -156,7 +159,7 @@ class Request:
             headers["content-type"] = self.content_type
         if self.body:
             headers["content-length"] = str(len(self.body))
-        return headers
+        return headers | self.extra_headers
 
     def encoded_body(self) -> str | None:
         if not self.body:
@@ -193,7 +196,7 @@ def _payload_v2(
 ) -> dict[str, Any]:
     event = copy.deepcopy(BASES[source])
     path = request.path if stage == "$default" else f"/{stage}{request.path}"
-    query = "&".join(f"{k}={v}" for k, v in request.query.items())
+    query = urlencode(request.query)
     event |= {"rawPath": path, "rawQueryString": query, "headers": request.headers(source)}
     if source == "http":  # routes: GET|HEAD / and GET|HEAD|POST /{proxy+} (template.yaml)
         root = request.path == "/"
@@ -216,12 +219,25 @@ def _alb(request: Request) -> dict[str, Any]:
     event |= {
         "httpMethod": request.method,
         "path": request.path,
-        "queryStringParameters": dict(request.query),
+        "queryStringParameters": {k: quote(v) for k, v in request.query.items()},  # ALB: encoded
         "headers": request.headers("alb"),
         "body": request.encoded_body() or "",
         "isBase64Encoded": request.binary,
     }
     return event
+
+
+def to_event(
+    source: Source, request: Request, stage: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    """The event `source` sends Lambda for `request` (the tests build theirs here too). `stage`:
+    a REST API's (default Prod) or an HTTP API's (default $default, else part of the path)."""
+    request_id = request_id or str(uuid.uuid4())
+    if source == "rest":
+        return _rest(request, stage or "Prod", request_id)
+    if source == "alb":
+        return _alb(request)
+    return _payload_v2(source, request, stage or "$default", request_id)
 
 
 @dataclass(frozen=True)
@@ -238,11 +254,7 @@ class Case:
 
     def event(self) -> dict[str, Any]:
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"events/{self.name}"))
-        if self.source == "rest":
-            return _rest(self.request, self.stage or "Prod", request_id)
-        if self.source == "alb":
-            return _alb(self.request)
-        return _payload_v2(self.source, self.request, self.stage or "$default", request_id)
+        return to_event(self.source, self.request, self.stage, request_id)
 
     def expectation(self) -> dict[str, Any]:
         found = {"status": self.status, "label": self.label, "code": self.code}
