@@ -27,6 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks.common import ROOT
+from infra.image_deps import tree_size
 
 MB = 1e6
 LAMBDA_ZIP_LIMIT_MB = 250
@@ -36,10 +37,6 @@ INSTALL_CACHE = ROOT / "build" / "bench-install-size.json"
 
 def _files_mb(paths: list[Path]) -> float:
     return round(sum(p.stat().st_size for p in paths if p.is_file()) / MB, 2)
-
-
-def _tree_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def model_files(demo_dir: Path, model_dir: Path) -> dict[str, Any]:
@@ -109,8 +106,8 @@ def pip_target_mb(requirements: Path, install: bool) -> dict[str, Any] | None:
         )
         result = {
             "requirements_sha256": digest,
-            "total_mb": round(_tree_bytes(target) / MB),
-            "tensorflow_mb": round(_tree_bytes(target / "tensorflow") / MB),
+            "total_mb": round(tree_size(target) / MB),
+            "tensorflow_mb": round(tree_size(target / "tensorflow") / MB),
             "seconds": round(time.perf_counter() - started, 1),
         }
         shutil.rmtree(target, ignore_errors=True)
