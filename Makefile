@@ -16,7 +16,8 @@ MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools checkov lock browser demo-model model run test events bench smoke clean
+.PHONY: help setup tools checkov lock browser demo-model model run test events bench smoke clean \
+	build-LiteInferenceFunction
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
@@ -31,7 +32,7 @@ define venv
 	$(1)/bin/python -m pip install --quiet -r $(2)
 endef
 
-$(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-litert.txt requirements-build.txt requirements-dev.txt
 	$(call venv,$(VENV),requirements-dev.txt)
 	$(PY) -m pip install --quiet --no-deps catsordogs==0.0.9
 	touch $@
@@ -52,8 +53,9 @@ $(CHECKOV)/.installed: infra/requirements-checkov.txt
 
 checkov: $(CHECKOV)/.installed
 
-# requirements.txt -> requirements-amd64.lock and requirements-arm64.lock (every package pinned
-# with its hashes, environment markers evaluated for each image's platform by uv).
+# requirements.txt -> requirements-amd64.lock and requirements-arm64.lock (the image's), and
+# requirements-litert.txt -> requirements-litert-amd64.lock and -arm64.lock (the LiteRT zip's):
+# every package pinned with its hashes, environment markers evaluated for each platform by uv.
 lock: $(TOOLS)/.installed
 	$(TOOLS)/bin/python -m infra.image_deps lock
 
@@ -70,12 +72,24 @@ $(DEMO_DIR)/checkpoint/checkpoint: $(VENV)/.installed demo/*.py
 
 demo-model: $(DEMO_DIR)/checkpoint/checkpoint
 
-# The build step: checkpoint in, model.pb + model.json out.
-$(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py handler/manifest.py handler/images.py
+# The build step: checkpoint in, model.pb + model.tflite + model.json out (the freeze step runs
+# and checks both through handler/runtime/).
+$(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py handler/manifest.py handler/images.py handler/runtime/*.py
 	$(PY) -m freeze --checkpoint_dir $(DEMO_DIR)/checkpoint --output_dir $(MODEL_DIR) \
-		--model_config $(DEMO_DIR)/model_config.json
+		--model_config $(DEMO_DIR)/model_config.json --tflite
 
 model: $(MODEL_DIR)/model.json
+
+# sam build's step for the LiteRT zip function (template.yaml: BuildMethod makefile), run in this
+# folder with ARTIFACTS_DIR set by SAM: handler/, the model's json + tflite, and the locked
+# requirements-litert installed for Lambda (infra/zip_package.py). It does not freeze the model
+# (`make model` does). SAM does not pass the function's architecture to make: set ARCHITECTURE
+# to the template's Architecture (ARCHITECTURE=arm64 sam build --config-env litert ...).
+ARCHITECTURE ?= x86_64
+build-LiteInferenceFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is unset: run sam build --config-env litert" >&2; exit 2; }
+	@test -x $(PY) || { echo "error: $(PY) is missing: run make setup" >&2; exit 1; }
+	$(PY) -m infra.zip_package "$(ARTIFACTS_DIR)" --arch $(ARCHITECTURE) --model-dir $(MODEL_DIR)
 
 run: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m infra.local_api --host $(HOST) --port $(PORT)

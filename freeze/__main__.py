@@ -1,4 +1,5 @@
-"""`python -m freeze`: a trained model in, `model.pb` + `model.json` out (the build step's CLI).
+"""`python -m freeze`: a trained model in, `model.pb` + `model.json` out (the build step's CLI);
+`--tflite` adds `model.tflite`, the same graph for LiteRT (MODEL_RUNTIME=litert).
 
 Two ways to name the input. TensorFlow's own `freeze_graph` flags:
 
@@ -47,6 +48,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     output = parser.add_mutually_exclusive_group(required=True)
     output.add_argument("--output_dir", type=Path, help="write DIR/model.pb and DIR/model.json")
     output.add_argument("--output_graph", type=Path, help="the .pb path; model.json goes beside it")
+    parser.add_argument(
+        "--tflite", action="store_true",
+        help="also write model.tflite beside the graph: the same graph converted for LiteRT, "
+        "checked against it (without the flag, a previous model.tflite there is removed)",
+    )
 
     model = parser.add_argument_group("model (override --model_config)")
     model.add_argument("--model_config", type=Path, help="model_config.json from the exporter")
@@ -67,7 +73,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     check.add_argument(
         "--verify_rows", type=at_least_one, default=4, help="random inputs (default 4, at least 1)"
     )
-    check.add_argument("--tolerance", type=float, help="max |original - frozen| (default 1e-5)")
+    check.add_argument(
+        "--tolerance", type=float,
+        help="max |original - frozen|, and |frozen - tflite| (default 1e-5)",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         verify_images=tuple(args.verify_images),
         verify_rows=args.verify_rows,
         tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
+        tflite=args.tflite,
     )
     try:
         report = run(request)
@@ -137,8 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         f"verified max |original - frozen| = {report.max_abs_diff:.2g} over "
         f"{report.verified_rows} inputs (tolerance {request.tolerance:g})"
     )
+    if m.tflite is not None:
+        print(
+            f"tflite   {m.tflite.path} {megabytes(m.tflite.size_bytes)}, max |frozen - tflite| = "
+            f"{report.tflite_max_abs_diff:.2g} over {report.verified_rows} inputs "
+            f"(tolerance {request.tolerance:g})"
+        )
     print(f"manifest {report.manifest_path}: {m.name} {m.version}, {m.labels}, {m.decoding}")
-    # What template.yaml's ModelSha256 (env MODEL_SHA256) pins: model.json, which pins model.pb.
+    # What template.yaml's ModelSha256 (env MODEL_SHA256) pins: model.json, which pins model.pb
+    # and model.tflite.
     print(f"pin      sha256 of model.json = {sha256_file(report.manifest_path)}")
     return 0
 

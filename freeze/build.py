@@ -1,4 +1,5 @@
-"""One freeze, end to end: open the source, complete the config, verify, then write both files.
+"""One freeze, end to end: open the source, complete the config, convert (--tflite), verify, then
+write the bundle.
 
 The Python API behind `python -m freeze`: `run(Request(...))` returns a `Report` or raises
 `FreezeError`, leaving no partial output either way.
@@ -12,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freeze import FreezeError, checkpoint, tf2
+from freeze import FreezeError, checkpoint, tf2, tflite
 from freeze.config import complete, read_settings
 from freeze.graph import Frozen
 from freeze.verify import TOLERANCE, verification_batch, verify
-from freeze.write import AtomicOutput, build_manifest
+from freeze.write import AtomicOutput, artifact, build_manifest
 from handler.manifest import Manifest
 
 GRAPH_NAME = "model.pb"
+#: the LiteRT model, always beside the graph (the manifest's `tflite` entry names it)
+TFLITE_NAME = "model.tflite"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,10 @@ class Request:
     overrides: dict[str, Any] = field(default_factory=dict)
     verify_images: tuple[Path, ...] = ()
     verify_rows: int = 4
+    #: max |original - frozen|, and max |frozen - tflite|
     tolerance: float = TOLERANCE
+    #: also write `model.tflite`, converted from the frozen graph and checked against it
+    tflite: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,25 +53,45 @@ class Report:
     manifest: Manifest
     graph_path: Path
     manifest_path: Path
+    #: max |original - frozen| over the verification batch
     max_abs_diff: float
     verified_rows: int
+    #: `model.tflite` and max |frozen - tflite| over the same batch; None without --tflite
+    tflite_path: Path | None = None
+    tflite_max_abs_diff: float | None = None
 
 
 def run(request: Request) -> Report:
-    """Freeze, verify against the original, and only then put `model.pb` + `model.json` in place."""
+    """Freeze, convert, verify against the original (and the .tflite against the frozen graph),
+    and only then put `model.pb`, `model.tflite` and `model.json` in place."""
     settings = read_settings(request.model_config, request.overrides)
-    with AtomicOutput(request.output_graph) as out, _open(request, settings) as frozen:
+    graph_path = request.output_graph
+    tflite_path = graph_path.with_name(TFLITE_NAME)
+    files = [graph_path, tflite_path] if request.tflite else [graph_path]
+    stale = [] if request.tflite else [tflite_path]  # a previous bundle's, no longer described
+    with AtomicOutput(files, stale) as out, _open(request, settings) as frozen:
         config = complete(settings, frozen.input.shape, frozen.output.shape)
-        graph = frozen.graph_def.SerializeToString(deterministic=True)  # same model, same version
-        manifest = build_manifest(frozen, config, graph, out.graph_path.name)  # schema checks first
+        # deterministic: the same model gives the same bytes, hence the same version
+        contents = {graph_path: frozen.graph_def.SerializeToString(deterministic=True)}
+        if request.tflite:
+            contents[tflite_path] = tflite.convert(frozen)
+        entries = {path: artifact(path, data) for path, data in contents.items()}
+        # the schema checks come before the verification runs
+        manifest = build_manifest(frozen, config, entries[graph_path], entries.get(tflite_path))
         batch = verification_batch(
             frozen, config.preprocessing, request.verify_rows, list(request.verify_images)
         )
-        diff = verify(frozen, graph, batch, config.decoding, request.tolerance)
-        out.write_graph(graph)
-        out.write_manifest(manifest)
-        out.commit()
-    return Report(manifest, out.graph_path, out.manifest_path, diff, len(batch))
+        diff, outputs = verify(frozen, manifest, contents[graph_path], batch, request.tolerance)
+        lite_diff = None
+        if request.tflite:
+            lite_diff = tflite.check_parity(
+                contents[tflite_path], manifest, batch, outputs, request.tolerance
+            )
+        out.commit(contents, manifest)
+    return Report(
+        manifest, graph_path, out.manifest_path, diff, len(batch),
+        tflite_path if request.tflite else None, lite_diff,
+    )
 
 
 @contextmanager

@@ -13,8 +13,8 @@ import tensorflow as tf
 from freeze import FreezeError, first_line
 from freeze.graph import Frozen
 from freeze.images import load_batch, synthetic_png
-from handler.manifest import Preprocessing, TensorSpec
-from handler.runtime.tf_graph import session_config
+from handler.manifest import Manifest, ModelBundleError, Preprocessing, TensorSpec
+from handler.runtime.tf_graph import TensorFlowRuntime
 
 #: float32 math reordered by oneDNN moves results by ~1e-7; anything near 1e-5 is a real change
 TOLERANCE = 1e-5
@@ -56,40 +56,52 @@ def verification_batch(
     return np.concatenate([batch, photos.astype(batch.dtype)])
 
 
-def run_graph(
-    graph_bytes: bytes, input: TensorSpec, output: TensorSpec, batch: np.ndarray
-) -> np.ndarray:
-    """Run serialized GraphDef bytes the way the function does: import, one session configured
-    as the function's (`session_config`: no Grappler pass), one run."""
-    graph_def = tf.compat.v1.GraphDef.FromString(graph_bytes)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph, config=session_config()) as session:
-        return session.run(output.tensor, {input.tensor: batch})
-
-
 def verify(
     frozen: Frozen,
+    manifest: Manifest,
     graph_bytes: bytes,
     batch: np.ndarray,
-    decoding: str,
     tolerance: float = TOLERANCE,
-) -> float:
-    """Largest |original - frozen| over the batch; fail above `tolerance`, on NaN, on a new shape,
-    or when the frozen outputs are not the probabilities `decoding` says they are."""
+) -> tuple[float, np.ndarray]:
+    """Largest |original - frozen| over the batch, and the frozen graph's outputs (what another
+    form of the graph, the .tflite, is compared with). Fail above `tolerance`, on NaN, on a new
+    shape, or when the outputs are not the probabilities the manifest's decoding says they are."""
     expected = _run("the original model", frozen.reference, batch)
-    got = _run(
-        "the frozen graph",
-        lambda rows: run_graph(graph_bytes, frozen.input, frozen.output, rows),
-        batch,
-    )
+    got = _run("the frozen graph", lambda rows: run_frozen(graph_bytes, manifest, rows), batch)
+    diff = compare(expected, got, "frozen graph", "the original", tolerance)
+    check_probabilities(got, manifest.decoding, manifest.output.name)
+    return diff, got
+
+
+def run_frozen(graph_bytes: bytes, manifest: Manifest, batch: np.ndarray) -> np.ndarray:
+    """Run the graph bytes as the function will: through its own runtime (one session
+    configured as the function's, no Grappler pass)."""
+    try:
+        runtime = TensorFlowRuntime(graph_bytes, manifest)
+    except ModelBundleError as exc:
+        raise FreezeError(f"the frozen graph does not load: {first_line(exc)}") from None
+    try:
+        return runtime.predict(batch)
+    finally:
+        runtime.session.close()
+
+
+def compare(
+    expected: np.ndarray,
+    got: np.ndarray,
+    subject: str,
+    reference: str,
+    tolerance: float,
+    advice: str = "",
+) -> float:
+    """Largest |expected - got|; fail on another shape, on NaN, or above `tolerance`."""
     if expected.shape != got.shape:
-        raise FreezeError(f"frozen graph gives shape {got.shape}, the original {expected.shape}")
+        raise FreezeError(f"{subject} gives shape {got.shape}, {reference} {expected.shape}{advice}")
     diff = float(np.max(np.abs(expected.astype(np.float64) - got)))
     if not diff <= tolerance:
-        raise FreezeError(f"frozen graph differs from the original by {diff:.3g} (> {tolerance:g})")
-    check_probabilities(got, decoding, frozen.output.name)
+        raise FreezeError(
+            f"{subject} differs from {reference} by {diff:.3g} (> {tolerance:g}){advice}"
+        )
     return diff
 
 

@@ -1,9 +1,11 @@
-"""All or nothing: `model.pb` and `model.json` appear together, after verification, or not at all.
+"""All or nothing: the bundle's files (`model.pb`, optionally `model.tflite`) and `model.json`
+appear together, after verification, or not at all.
 
-Both are written to temporary files in the output folder (same filesystem, so `os.replace` is an
-atomic rename) and moved into place by `commit()`; an existing `model.pb` is kept aside until the
-new manifest is in place, and put back if it cannot be. On any failure the temporary files, and
-any folder this run created, are removed.
+Each is written to a temporary file in the output folder (same filesystem, so `os.replace` is an
+atomic rename) and moved into place by `commit()`, the manifest last, so a manifest never names a
+missing file. The previous version of each file waits in a backup file until the new manifest is
+in place and goes back if it cannot be. On any failure the temporary files, and any folder this
+run created, are removed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -25,77 +28,95 @@ from handler.manifest import MANIFEST_NAME, Artifact, Manifest
 
 
 class AtomicOutput:
-    """Temporary `model.pb` and `model.json` beside their final paths until `commit()`."""
+    """Temporary files beside the final paths of `files` (the graph first, the others in its
+    folder) and of `model.json` (beside the graph) until `commit()`. `stale` names files of a previous bundle this one does
+    not have (a `model.tflite` when freezing without --tflite): `commit()` removes them with the
+    same guarantee, so the folder never holds a file its manifest does not describe."""
 
-    def __init__(self, graph_path: Path) -> None:
-        self.graph_path = graph_path
-        self.manifest_path = graph_path.with_name(MANIFEST_NAME)
-        if self.graph_path.name == MANIFEST_NAME:
-            raise FreezeError(f"the graph cannot be named {MANIFEST_NAME}: the manifest is")
+    def __init__(self, files: Sequence[Path], stale: Sequence[Path] = ()) -> None:
+        self.files = list(files)
+        self.stale = list(stale)
+        self.manifest_path = self.files[0].with_name(MANIFEST_NAME)
+        for other in (self.manifest_path, *self.files[1:], *self.stale):
+            if self.files[0].name == other.name:
+                raise FreezeError(
+                    f"the graph cannot be named {other.name}: that name belongs to another file "
+                    "of the bundle"
+                )
         self._created: list[Path] = []
-        self._temps: list[Path] = []
+        #: final path -> temporary file holding its new content
+        self._temps: dict[Path, Path] = {}
+        #: final path -> where its previous version waits during `commit()`
+        self._backups: dict[Path, Path] = {}
 
     def __enter__(self) -> AtomicOutput:
         self._refuse_folders()
-        folder = self.graph_path.parent
+        folder = self.manifest_path.parent
         missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
         try:
             for path in missing:
                 path.mkdir()
                 self._created.append(path)
-            for final, suffix in ((self.graph_path, ".tmp"), (self.manifest_path, ".tmp"),
-                                  (self.graph_path, ".old")):  # the last: the previous graph
-                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{final.name}.", suffix=suffix)
-                os.close(fd)
-                self._temps.append(Path(temp))
+            for final in (*self.files, self.manifest_path):
+                self._temps[final] = self._reserve(final, ".tmp")
+            for final in (*self.files, *self.stale):
+                self._backups[final] = self._reserve(final, ".old")
         except OSError as exc:
             self._clean()
             raise FreezeError(f"cannot write to {folder}: {exc.strerror or exc}") from None
         return self
 
-    def write_graph(self, data: bytes) -> None:
-        self._write(self._temps[0], data)
-
-    def write_manifest(self, manifest: Manifest) -> None:
-        self._write(self._temps[1], (manifest.model_dump_json(indent=2) + "\n").encode())
-
-    def commit(self) -> None:
-        """Move both files into place, the graph first: a manifest never names a missing graph.
-        The previous graph waits in the backup file until the manifest is in place and goes back
-        if it cannot be: either the new pair or the old pair is in place, never a mix."""
+    def commit(self, contents: Mapping[Path, bytes], manifest: Manifest) -> None:
+        """Write each of `files` (its bytes in `contents`) and the manifest, then move them into
+        place in order, moving each previous file aside first. If any move fails, every file
+        moved goes back: either the new bundle or the old one is in place, never a mix."""
         self._refuse_folders()
-        graph_temp, manifest_temp, backup = self._temps
-        aside = placed = False
+        for final in self.files:
+            self._write(self._temps[final], contents[final])
+        self._write(
+            self._temps[self.manifest_path], (manifest.model_dump_json(indent=2) + "\n").encode()
+        )
+        moved: list[tuple[Path, bool]] = []  # (final path, its previous version is in the backup)
         try:
-            for temp in (graph_temp, manifest_temp):  # mkstemp makes 0600; the function must read
+            for temp in self._temps.values():  # mkstemp makes 0600; the function must read them
                 os.chmod(temp, 0o644)
-            if self.graph_path.exists():
-                os.replace(self.graph_path, backup)
-                aside = True
-            os.replace(graph_temp, self.graph_path)
-            placed = True
-            os.replace(manifest_temp, self.manifest_path)
+            for final in (*self.files, *self.stale):
+                aside = final.exists()
+                if aside:
+                    os.replace(final, self._backups[final])
+                moved.append((final, aside))
+                if final in self._temps:
+                    os.replace(self._temps[final], final)
+            os.replace(self._temps[self.manifest_path], self.manifest_path)
         except OSError as exc:
-            if aside:
-                os.replace(backup, self.graph_path)
-            elif placed:
-                self.graph_path.unlink()
+            for final, aside in reversed(moved):
+                if aside:
+                    os.replace(self._backups[final], final)
+                else:
+                    final.unlink(missing_ok=True)
+            *names, last = [path.name for path in (*self.files, self.manifest_path)]
             raise FreezeError(
-                f"cannot move {self.graph_path.name} and {self.manifest_path.name} into "
-                f"{self.graph_path.parent}: {exc.strerror or exc} (previous files left as they were)"
+                f"cannot move {', '.join(names)} and {last} into {self.manifest_path.parent}: "
+                f"{exc.strerror or exc} (previous files left as they were)"
             ) from None
-        self._created = []  # __exit__ removes the backup (the previous graph) and keeps the folder
+        self._created = []  # __exit__ removes the backups (the previous files), keeps the folder
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._clean()
 
+    def _reserve(self, final: Path, suffix: str) -> Path:
+        fd, temp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=suffix)
+        os.close(fd)
+        return Path(temp)
+
     def _refuse_folders(self) -> None:
         """A rename cannot replace a folder: refuse before any work and before any rename."""
         hint = " (--output_graph names the .pb file, --output_dir a folder)"
-        for final, why in ((self.graph_path, hint), (self.manifest_path, "")):
+        for final in (*self.files, *self.stale, self.manifest_path):
             if final.is_dir():
+                why = hint if final == self.files[0] else ""
                 raise FreezeError(f"cannot write {final}: it is a directory{why}")
 
     def _write(self, path: Path, data: bytes) -> None:
@@ -105,7 +126,7 @@ class AtomicOutput:
             raise FreezeError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def _clean(self) -> None:
-        for temp in self._temps:
+        for temp in (*self._temps.values(), *self._backups.values()):
             temp.unlink(missing_ok=True)
         for folder in reversed(self._created):
             try:
@@ -114,11 +135,17 @@ class AtomicOutput:
                 break
 
 
-def build_manifest(frozen: Frozen, config: ModelConfig, graph: bytes, graph_name: str) -> Manifest:
-    """The manifest for verified graph bytes that will be written as `graph_name`."""
+def artifact(path: Path, data: bytes) -> Artifact:
+    """The manifest's entry for `data`, to be written as `path` (beside the manifest)."""
+    return Artifact(path=path.name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+def build_manifest(
+    frozen: Frozen, config: ModelConfig, graph: Artifact, tflite: Artifact | None = None
+) -> Manifest:
+    """The manifest for the verified graph (and its LiteRT conversion, when built)."""
     import tensorflow as tf
 
-    digest = hashlib.sha256(graph).hexdigest()
     try:
         manifest = Manifest(
             name=config.name,
@@ -128,7 +155,8 @@ def build_manifest(frozen: Frozen, config: ModelConfig, graph: bytes, graph_name
             labels=config.labels,
             decoding=config.decoding,
             preprocessing=config.preprocessing,
-            graph=Artifact(path=graph_name, sha256=digest, size_bytes=len(graph)),
+            graph=graph,
+            tflite=tflite,
             ops=op_types(frozen.graph_def),
             tensorflow_version=tf.__version__,
             source=frozen.source,
@@ -140,14 +168,18 @@ def build_manifest(frozen: Frozen, config: ModelConfig, graph: bytes, graph_name
 
 
 def model_version(manifest: Manifest) -> str:
-    """12 hex digits over everything the function's answers depend on: the graph (its sha256),
-    labels, decoding, preprocessing, input and output. The same graph served as RGB and as BGR,
-    or with other labels, answers differently, so it is another version; the same inputs always
-    give the same version (canonical JSON: sorted keys, compact)."""
+    """12 hex digits over everything the function's answers depend on: the model files (the
+    graph's sha256, and the .tflite's when the bundle has one), labels, decoding, preprocessing,
+    input and output. The same graph served as RGB and as BGR, or with other labels, answers
+    differently, so it is another version; so is a bundle with a .tflite, which the function may
+    serve instead of the graph. A bundle without one keeps the formula it always had (its version
+    does not move); the same inputs always give the same version (canonical JSON: sorted keys,
+    compact)."""
     answers = manifest.model_dump(
         mode="json", include={"labels", "decoding", "preprocessing", "input", "output"}
     )
-    canonical = json.dumps(
-        {"graph_sha256": manifest.graph.sha256, **answers}, sort_keys=True, separators=(",", ":")
-    )
+    files = {"graph_sha256": manifest.graph.sha256}
+    if manifest.tflite is not None:
+        files["tflite_sha256"] = manifest.tflite.sha256
+    canonical = json.dumps({**files, **answers}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -6,12 +6,18 @@ namespace when it is imported. Nothing reads the environment per request. (No mo
 instance here: a test or tool that imports a handler module first would freeze a stale one.)
 
 Model source
-    MODEL_DIR          folder holding model.json + model.pb (default: `model/` beside `handler/`,
+    MODEL_DIR          folder holding model.json + model.pb/.tflite (default: `model/` beside `handler/`,
                        i.e. /var/task/model in the Lambda image).
-    MODEL_S3_URI       s3://bucket/prefix: download model.json + model.pb from there at cold start
+    MODEL_S3_URI       s3://bucket/prefix: download model.json + the runtime's model file from there
+                       at cold start
                        instead (boto3 is imported only then); verified like a local bundle.
     MODEL_CACHE_DIR    where the S3 download goes (default /tmp/model; /tmp is Lambda's only
                        writable disk and lives as long as the container).
+
+Which runtime runs it (handler/runtime/)
+    MODEL_RUNTIME      tensorflow (default): a TensorFlow session over model.pb; or litert: a
+                       LiteRT interpreter over model.tflite (freeze --tflite), which needs no
+                       TensorFlow (the zip function). Anything else fails the cold start.
 
 Which model is trusted (handler/trust.py; a refusal fails the cold start with one ERROR line)
     MODEL_SHA256       the expected sha256 of model.json (64 hex digits; default: unset), which
@@ -120,6 +126,7 @@ class Settings:
     limits: Limits
     model_sha256: str | None = None
     extra_allowed_ops: frozenset[str] = frozenset()
+    runtime: str = "tensorflow"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -132,4 +139,5 @@ class Settings:
             limits=Limits.from_env(env),
             model_sha256=(env.get("MODEL_SHA256") or "").strip().lower() or None,
             extra_allowed_ops=frozenset(re.findall(r"[^\s,]+", env.get("EXTRA_ALLOWED_OPS", ""))),
+            runtime=(env.get("MODEL_RUNTIME") or "tensorflow").strip().lower(),
         )

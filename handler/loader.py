@@ -1,10 +1,10 @@
-"""Cold start: find the bundle, verify it, open the session, warm it up; or fail loudly.
+"""Cold start: find the bundle, verify it, load it into its runtime, warm it up; or fail loudly.
 
 The bundle's trust (handler/trust.py: the MODEL_SHA256 pin on model.json, first), the manifest,
-the graph's size and sha256 against it, and the inference-op allowlist are checked before
-TensorFlow is imported, so a missing, mismatched or untrusted bundle fails in milliseconds with
-one log line saying what is wrong and where it looked, and the raised error makes Lambda report an
-INIT failure: never a wrong answer.
+the model file's size and sha256 against it, and (for a TensorFlow graph) the inference-op
+allowlist are checked before the runtime (MODEL_RUNTIME) is imported, so a missing, mismatched or
+untrusted bundle fails in milliseconds with one log line saying what is wrong and where it looked,
+and the raised error makes Lambda report an INIT failure: never a wrong answer.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import time
 
 from handler import trust
 from handler.config import Settings
-from handler.manifest import ModelBundleError, load_manifest, read_verified_graph
+from handler.manifest import ModelBundleError, load_manifest
 from handler.model import Model
 from handler.observability import logger
+from handler.runtime import check_runtime, read_model, runtime_class
 from handler.source import resolve_model_dir
 
 
@@ -32,20 +33,19 @@ def load_model(settings: Settings) -> Model:
         clock = now
 
     try:
+        check_runtime(settings.runtime)
         model_dir = resolve_model_dir(settings)  # from S3: already checked against the pin
-        # The pin names model.json; the manifest names the graph's sha256: in this order, one
-        # pin covers labels, preprocessing and graph alike.
+        # The pin names model.json; the manifest names the model files' sha256: in this order,
+        # one pin covers labels, preprocessing and model alike.
         trust.check_pin(model_dir, settings.model_sha256)
         manifest = load_manifest(model_dir)
-        graph = read_verified_graph(model_dir, manifest)
-        trust.check_ops(graph, manifest, settings.extra_allowed_ops)
+        data = read_model(settings.runtime, model_dir, manifest, settings.extra_allowed_ops)
         lap("read_verify")
-        # The runtime's import is TensorFlow's (~2 s): only once the bundle is known to be good.
-        from handler.runtime.tf_graph import TensorFlowRuntime
-
-        lap("import_tensorflow")
-        runtime = TensorFlowRuntime(graph, manifest)
-        lap("load_graph")
+        # TensorFlow's import takes ~2 s: only once the bundle is known to be good.
+        load = runtime_class(settings.runtime)
+        lap("import_runtime")
+        runtime = load(data, manifest)
+        lap("load_model")
         runtime.warm_up()
         lap("warm_up")
     except ModelBundleError as exc:
@@ -53,7 +53,8 @@ def load_model(settings: Settings) -> Model:
         raise
     logger.info(
         "model loaded",
-        extra={"model": manifest.name, "version": manifest.version, "source": where,
+        extra={"model": manifest.name, "version": manifest.version, "runtime": runtime.name,
+               "source": where,
                "pinned": settings.model_sha256 is not None, **timings},
     )
     return Model(runtime, settings.limits.for_input(manifest.input.shape))

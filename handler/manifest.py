@@ -67,8 +67,9 @@ class Manifest(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Model name in URLs.")
     version: str = Field(
-        description="Model version: the first 12 hex digits of a sha256 over the .pb's sha256, "
-        "labels, decoding, preprocessing, input and output (whatever changes an answer)."
+        description="Model version: the first 12 hex digits of a sha256 over the .pb's sha256 "
+        "(and the .tflite's, when the bundle has one), labels, decoding, preprocessing, input and "
+        "output (whatever changes an answer)."
     )
     input: TensorSpec
     output: TensorSpec
@@ -78,6 +79,11 @@ class Manifest(_Strict):
     )
     preprocessing: Preprocessing
     graph: Artifact
+    tflite: Artifact | None = Field(
+        default=None,
+        description="The same graph converted for LiteRT (freeze --tflite), which the function "
+        "runs with MODEL_RUNTIME=litert; absent when the build did not convert it.",
+    )
     ops: list[str] = Field(description="Sorted op types the frozen graph uses.")
     tensorflow_version: str
     source: Source
@@ -146,19 +152,22 @@ def load_manifest(model_dir: Path) -> Manifest:
         raise ModelBundleError(f"invalid manifest {path}: {exc}") from None
 
 
-def read_verified_graph(model_dir: Path, manifest: Manifest) -> bytes:
-    """Return the graph bytes after checking their size and sha256 against the manifest."""
-    path = model_dir / manifest.graph.path
+def read_verified(model_dir: Path, artifact: Artifact) -> bytes:
+    """Return an artifact's bytes (the graph, the .tflite) after checking their size and sha256
+    against the manifest's entry for it."""
+    path = model_dir / artifact.path
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ModelBundleError(f"no graph at {path} (named by {model_dir / MANIFEST_NAME})") from None
-    except OSError as exc:
-        raise ModelBundleError(f"cannot read graph {path}: {exc}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if len(data) != manifest.graph.size_bytes or digest != manifest.graph.sha256:
         raise ModelBundleError(
-            f"graph {path} does not match its manifest: sha256 {digest} ({len(data)} bytes), "
-            f"expected {manifest.graph.sha256} ({manifest.graph.size_bytes} bytes)"
+            f"no model file at {path} (named by {model_dir / MANIFEST_NAME})"
+        ) from None
+    except OSError as exc:
+        raise ModelBundleError(f"cannot read model file {path}: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != artifact.size_bytes or digest != artifact.sha256:
+        raise ModelBundleError(
+            f"{path} does not match its manifest: sha256 {digest} ({len(data)} bytes), "
+            f"expected {artifact.sha256} ({artifact.size_bytes} bytes)"
         )
     return data

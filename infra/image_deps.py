@@ -1,20 +1,23 @@
-"""Lock, resolve or install the runtime requirements for the Lambda image's platform, from any machine.
+"""Lock, resolve or install the runtime requirements for a Lambda platform, from any machine.
 
-    python -m infra.image_deps lock                  # requirements.txt -> one hashed lock per arch
+    python -m infra.image_deps lock                  # requirements*.txt -> a hashed lock per arch
     python -m infra.image_deps resolve [--arch A]    # dry run: what the image's pip would install
     python -m infra.image_deps install DIR [--arch A] # install into DIR and print its size
 
-The image is the AWS Lambda Python 3.12 base (Amazon Linux 2023, glibc 2.34) for x86_64 or arm64,
-so a wheel fits if it is cp312/abi3/py3 and tagged manylinux for that machine with glibc <= 2.34.
+Two things install from these locks: the Lambda image (requirements.txt -> requirements-<amd64|
+arm64>.lock) and the LiteRT zip function (requirements-litert.txt -> requirements-litert-<amd64|
+arm64>.lock, staged by infra/zip_package.py). Both run Lambda's Python 3.12 (Amazon Linux 2023,
+glibc 2.34) on x86_64 or arm64, so a wheel fits if it is cp312/abi3/py3 and tagged manylinux for
+that machine with glibc <= 2.34.
 
 - Locking: uv evaluates requirements.txt's environment markers for the *target* platform
   (`--python-platform`), which pip cannot do (pip evaluates markers against the interpreter that
   runs it). That is what lets one requirements.txt say `tensorflow-cpu` on x86_64 (no aarch64
   wheel exists) and `tensorflow` on aarch64. Each lock pins every package, transitive ones too,
-  with the sha256 of each of its files; the image installs it with `--require-hashes`.
+  with the sha256 of each of its files; the image and the zip install it with `--require-hashes`.
 - Resolving: pip's `--platform` does not widen to older tags by itself, so every accepted tag is
   listed (the legacy manylinux2014 name makes pip add manylinux2010 and manylinux1 on x86_64:
-  libclang ships a manylinux2010 wheel only). `--only-binary=:all:`: the image compiles nothing.
+  libclang ships a manylinux2010 wheel only). `--only-binary=:all:`: Lambda compiles nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ from infra.lambda_runtime import ROOT
 
 PYTHON_VERSION = "3.12"
 GLIBC_MINOR = 34  # Amazon Linux 2023 (the python3.11 base, Amazon Linux 2, has glibc 2.26)
+#: The image's requirements (TensorFlow and the rest).
 REQUIREMENTS = ROOT / "requirements.txt"
+#: The LiteRT zip function's: the same stack without TensorFlow.
+LITERT_REQUIREMENTS = ROOT / "requirements-litert.txt"
+#: What `make lock` locks, each for every architecture.
+LOCKED = (REQUIREMENTS, LITERT_REQUIREMENTS)
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,12 @@ class Arch:
 
     @property
     def lock(self) -> Path:
-        return ROOT / f"requirements-{self.docker}.lock"
+        """The image's lock (the Dockerfile picks it by TARGETARCH)."""
+        return self.lock_of(REQUIREMENTS)
+
+    def lock_of(self, requirements: Path) -> Path:
+        """The lock of requirements[-litert].txt for this machine: ...-<docker>.lock."""
+        return ROOT / f"{requirements.stem}-{self.docker}.lock"
 
     def platforms(self, glibc_minor: int = GLIBC_MINOR) -> list[str]:
         """Every manylinux tag a system of this machine with glibc 2.<glibc_minor> runs."""
@@ -79,14 +92,15 @@ def uv_executable() -> str:
 
 
 def lock_command(arch: str, requirements: Path = REQUIREMENTS) -> list[str]:
-    """The `uv pip compile` that writes `arch`'s hashed lock from requirements.txt."""
+    """The `uv pip compile` that writes `arch`'s hashed lock of `requirements`."""
     target = ARCHES[arch]
     return [
         uv_executable(), "pip", "compile", "--quiet", "--generate-hashes",
         "--python-version", PYTHON_VERSION,
         "--python-platform", f"{target.machine}-manylinux_2_{GLIBC_MINOR}",
         "--custom-compile-command", "make lock",
-        "--output-file", str(target.lock.relative_to(ROOT)), str(requirements.relative_to(ROOT)),
+        "--output-file", str(target.lock_of(requirements).relative_to(ROOT)),
+        str(requirements.relative_to(ROOT)),
     ]
 
 
@@ -94,10 +108,10 @@ def pip_command(
     target: Path, requirements: Path, dry_run: bool, glibc_minor: int = GLIBC_MINOR,
     arch: str = DEFAULT_ARCH,
 ) -> list[str]:
-    """The `pip install` that fetches requirements for the image, not for this machine.
+    """The `pip install` that fetches requirements for Lambda, not for this machine.
 
-    A lock (`*.lock`) is installed as the image installs it: hashes required, no dependency
-    resolution (the lock already holds every package).
+    A lock (`*.lock`) is installed as the image and the zip install it: hashes required, no
+    dependency resolution (the lock already holds every package).
     """
     command = [
         sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
@@ -115,26 +129,27 @@ def pip_command(
 def resolve(
     requirements: Path = REQUIREMENTS, glibc_minor: int = GLIBC_MINOR, arch: str = DEFAULT_ARCH
 ) -> list[dict[str, Any]]:
-    """pip's installation report items (name, version, wheel URL) for the image's platform."""
+    """pip's installation report items (name, version, wheel URL) for Lambda's `arch` platform."""
     with TemporaryDirectory() as target:
         proc = subprocess.run(
             pip_command(Path(target), requirements, True, glibc_minor, arch),
             capture_output=True, text=True, check=False,
         )
     if proc.returncode != 0:
-        raise RuntimeError(f"requirements do not resolve for the {arch} image:\n{proc.stderr}")
+        raise RuntimeError(f"{requirements.name} does not resolve for Lambda {arch}:\n"
+                           f"{proc.stderr}")
     return json.loads(proc.stdout)["install"]
 
 
 def tree_size(folder: Path) -> int:
-    """Bytes of all files under `folder` (what the image's layer holds, before compression)."""
+    """Bytes of all files under `folder` (what an image layer or a zip holds, uncompressed)."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("lock", help="write requirements-<arch>.lock for every architecture")
+    commands.add_parser("lock", help="write <requirements>-<arch>.lock for every architecture")
     for name in ("resolve", "install"):
         command = commands.add_parser(name)
         if name == "install":
@@ -143,9 +158,10 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("-r", "--requirements", type=Path, help="default: the arch's lock")
     args = parser.parse_args(argv)
     if args.command == "lock":
-        for arch in ARCHES.values():
-            subprocess.run(lock_command(arch.lambda_name), cwd=ROOT, check=True)
-            print(f"wrote {arch.lock.relative_to(ROOT)}")
+        for requirements in LOCKED:
+            for arch in ARCHES.values():
+                subprocess.run(lock_command(arch.lambda_name, requirements), cwd=ROOT, check=True)
+                print(f"wrote {arch.lock_of(requirements).relative_to(ROOT)}")
         return
     requirements = args.requirements or ARCHES[args.arch].lock
     if args.command == "resolve":

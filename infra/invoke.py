@@ -1,6 +1,7 @@
 """`sam local invoke` without Docker: a fresh process, one cold start, then the given events.
 
     python -m infra.invoke events/http-health.json [more.json ...] [--env KEY=VAL ...]
+    python -m infra.invoke events/http-health.json --function LiteInferenceFunction   # LiteRT
 
 The handler is imported in this new process (the INIT phase, reported as Init Duration), then
 invoked once per event file, in order, like one warm Lambda container. Each response is printed
@@ -18,7 +19,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from infra.lambda_runtime import DEFAULT_HANDLER, LocalFunction, claim_stdout, error_payload
+from infra.lambda_runtime import (
+    DEFAULT_FUNCTION, DEFAULT_HANDLER, FUNCTIONS, LocalFunction, claim_stdout, error_payload,
+)
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
     parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module.attribute to invoke")
+    parser.add_argument("--function", choices=FUNCTIONS, default=DEFAULT_FUNCTION,
+                        help="template.yaml function whose memory, timeout and environment to use")
     parser.add_argument(
         "--env", type=_env_pair, action="append", default=[], metavar="KEY=VAL",
         help="environment variable for the function (repeatable; overrides template.yaml)",
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     responses = claim_stdout()
     try:
-        function = LocalFunction.cold_start(args.handler, dict(args.env))
+        function = LocalFunction.cold_start(args.handler, dict(args.env), args.function)
     except Exception as exc:  # Lambda reports an INIT failure as the invocation's error
         traceback.print_exc()
         print(json.dumps({**error_payload(exc, ""), "errorType": "Runtime.ImportModuleError"}),

@@ -29,6 +29,9 @@ TEMPLATE = ROOT / "template.yaml"
 #: Where the image puts the function's code; mapped to the project root when run here.
 IMAGE_TASK_ROOT = "/var/task"
 DEFAULT_HANDLER = "handler.app.handler"
+#: template.yaml's functions: the image (ModelRuntime=TensorFlow, the default) and the zip (LiteRT).
+DEFAULT_FUNCTION = "InferenceFunction"
+FUNCTIONS = (DEFAULT_FUNCTION, "LiteInferenceFunction")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -88,16 +91,14 @@ def _local_path(value: str) -> str:
     return value
 
 
-def function_config(template: Mapping[str, Any] | None = None) -> FunctionConfig:
-    """Memory, timeout and environment of the template's one function, Globals merged in."""
+def function_config(
+    name: str = DEFAULT_FUNCTION, template: Mapping[str, Any] | None = None
+) -> FunctionConfig:
+    """Memory, timeout and environment of the template's function `name`, Globals merged in."""
     template = load_template() if template is None else template
-    functions = {
-        name: res for name, res in template.get("Resources", {}).items()
-        if res.get("Type") == "AWS::Serverless::Function"
-    }
-    if len(functions) != 1:
-        raise ValueError(f"expected one AWS::Serverless::Function, found {list(functions)}")
-    (name, resource_), = functions.items()
+    resource_ = template.get("Resources", {}).get(name, {})
+    if resource_.get("Type") != "AWS::Serverless::Function":
+        raise ValueError(f"{name} is not an AWS::Serverless::Function of the template")
     globals_ = template.get("Globals", {}).get("Function", {})
     props = {**globals_, **resource_.get("Properties", {})}
     variables = {
@@ -195,10 +196,12 @@ class LocalFunction:
 
     @classmethod
     def cold_start(
-        cls, handler_path: str = DEFAULT_HANDLER, overrides: Mapping[str, str] = {}
+        cls, handler_path: str = DEFAULT_HANDLER, overrides: Mapping[str, str] = {},
+        function: str = DEFAULT_FUNCTION,
     ) -> LocalFunction:
-        """Set the function's environment, then import the handler, timed as the INIT phase."""
-        config = function_config()
+        """Set template function `function`'s environment, then import the handler, timed as
+        the INIT phase."""
+        config = function_config(function)
         apply_environment(config, overrides)
         started = time.perf_counter()
         handler = load_handler(handler_path)

@@ -32,7 +32,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from infra.lambda_runtime import (
     ACCOUNT,
+    DEFAULT_FUNCTION,
     DEFAULT_HANDLER,
+    FUNCTIONS,
     Handler,
     LocalFunction,
     claim_stdout,
@@ -231,12 +233,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module.attribute to serve")
+    parser.add_argument("--function", choices=FUNCTIONS, default=DEFAULT_FUNCTION,
+                        help="template.yaml function whose memory, timeout and environment to use")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
 
     out = claim_stdout()  # the function's own output (logs, metrics) goes to stderr
     started = time.perf_counter()
-    function = LocalFunction.cold_start(args.handler)
+    function = LocalFunction.cold_start(args.handler, function=args.function)
     server = _LocalApiServer((args.host, args.port), function, not args.quiet)
     print(f"Loaded {args.handler} in {time.perf_counter() - started:.1f} s (cold start)", file=out)
     print(f"Serving on {server.url}/  (upload page; API docs at {server.url}/docs)", file=out)

@@ -30,12 +30,14 @@ def run_module(*args: str | Path, env: dict[str, str] | None = None) -> subproce
 
 
 def freeze_build(build: Path, out: Path) -> Path:
-    """Freeze an exporter's output folder (checkpoint/ + model_config.json) as `make model` does."""
+    """Freeze an exporter's output folder (checkpoint/ + model_config.json) as `make model` does:
+    model.pb, model.tflite and model.json."""
     run_module(
         "freeze",
         "--checkpoint_dir", build / "checkpoint",
         "--output_dir", out,
         "--model_config", build / "model_config.json",
+        "--tflite",
     )
     return out
 
@@ -58,7 +60,7 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_model_dir(demo_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo model frozen from its TF1 checkpoint: model.pb + model.json."""
+    """The demo model frozen from its TF1 checkpoint: model.pb + model.tflite + model.json."""
     return freeze_build(demo_build, tmp_path_factory.mktemp("model"))
 
 
@@ -82,8 +84,8 @@ def seed_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def seed_model_dir(seed_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seed-architecture model frozen from its checkpoint: model.pb + model.json (name "seed",
-    RGB 128x128, softmax over ["horizontal", "vertical"])."""
+    """The seed-architecture model frozen from its checkpoint: model.pb + model.tflite +
+    model.json (name "seed", RGB 128x128, softmax over ["horizontal", "vertical"])."""
     return freeze_build(seed_build, tmp_path_factory.mktemp("seed_model"))
 
 

@@ -1,9 +1,12 @@
 """checkov (IaC security scan) finds nothing in template.yaml that is not skipped with a reason.
 
 checkov runs from its own venv (.venv-checkov, `make checkov`): its pins clash with both the
-runtime's and aws-sam-cli's. One scan (~4 s) covers two files: template.yaml as it is, and the
-same template with its `Metadata: checkov: skip:` entries removed, which must fail exactly the
-skipped checks: so the scan sees the resources, and the skips are the only thing keeping it clean.
+runtime's and aws-sam-cli's. One scan (~4 s) covers template.yaml as it is, and the same template
+with its `Metadata: checkov: skip:` entries removed, which must fail exactly the skipped checks:
+so the scan sees the resources, and the skips are the only thing keeping it clean. checkov
+evaluates Conditions with the parameters' defaults, so it sees one inference function (the
+ModelRuntime default's): both files are scanned a second time with ModelRuntime defaulting to
+LiteRT, to see the zip function.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ from infra.lambda_runtime import ROOT, load_template
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 #: Each skip is justified in template.yaml, where it is made; a new one must be added here too.
-SKIPPED = {
-    ("CKV_AWS_116", "AWS::Serverless::Function.InferenceFunction"),  # no DLQ: synchronous only
-    ("CKV_AWS_117", "AWS::Serverless::Function.InferenceFunction"),  # no VPC: nothing private
-    ("CKV_AWS_173", "AWS::Serverless::Function.InferenceFunction"),  # no secrets in env
+#: Skipped on each inference function (InferenceFunction, LiteInferenceFunction):
+FUNCTION_SKIPS = {
+    "CKV_AWS_116",  # no DLQ: synchronous only
+    "CKV_AWS_117",  # no VPC: nothing private
+    "CKV_AWS_173",  # no secrets in env
+}
+#: And on the rest:
+COMMON_SKIPS = {
     ("CKV_AWS_158", "AWS::Logs::LogGroup.FunctionLogGroup"),  # service-encrypted logs
     ("CKV_AWS_158", "AWS::Logs::LogGroup.ApiAccessLogGroup"),
     ("CKV_AWS_158", "AWS::Logs::LogGroup.PreTrafficHookLogGroup"),
@@ -32,14 +39,27 @@ SKIPPED = {
     ("CKV_AWS_117", "AWS::Lambda::Function.PreTrafficHook"),  # no VPC
     ("CKV_AWS_173", "AWS::Lambda::Function.PreTrafficHook"),  # a version ARN, no secrets
 }
+#: The scanned files: {file name: (ModelRuntime's default in it, its function, skips kept)}.
+VARIANTS = {
+    "template.yaml": ("TensorFlow", "InferenceFunction", True),
+    "unskipped.json": ("TensorFlow", "InferenceFunction", False),
+    "litert.json": ("LiteRT", "LiteInferenceFunction", True),
+    "litert-unskipped.json": ("LiteRT", "LiteInferenceFunction", False),
+}
 #: Checks that the template passes by design (reserved concurrency, access logs, SourceArn...).
 MUST_PASS = {"CKV_AWS_115", "CKV_AWS_95", "CKV_AWS_364", "CKV_AWS_66", "CKV_AWS_45"}
+
+
+def skipped(function: str) -> set[tuple[str, str]]:
+    """What the template skips, with `function` as its inference function."""
+    return COMMON_SKIPS | {(check, f"AWS::Serverless::Function.{function}")
+                           for check in FUNCTION_SKIPS}
 
 
 def _checks(results: dict[str, Any], kind: str, file: str) -> set[tuple[str, str]]:
     return {
         (check["check_id"], check["resource"]) for check in results[kind]
-        if check["file_path"].endswith(file)
+        if check["file_path"].endswith("/" + file)
     }
 
 
@@ -47,15 +67,22 @@ def _checks(results: dict[str, Any], kind: str, file: str) -> set[tuple[str, str
 def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov`")
-    unskipped = load_template()
-    for resource in unskipped["Resources"].values():
-        resource.get("Metadata", {}).pop("checkov", None)
-    variant = tmp_path_factory.mktemp("checkov") / "unskipped.json"
-    variant.write_text(json.dumps(unskipped))
+    folder = tmp_path_factory.mktemp("checkov")
+    files = [ROOT / "template.yaml"]
+    for name, (runtime, _, keep_skips) in VARIANTS.items():
+        if name == "template.yaml":
+            continue
+        variant = load_template()
+        variant["Parameters"]["ModelRuntime"]["Default"] = runtime
+        if not keep_skips:
+            for resource in variant["Resources"].values():
+                resource.get("Metadata", {}).pop("checkov", None)
+        files.append(folder / name)
+        files[-1].write_text(json.dumps(variant))
     proc = subprocess.run(
         # --skip-download: no Prisma Cloud guideline lookup (no network needed).
-        [CHECKOV, "--skip-download", "--output", "json", "-f", "template.yaml", "-f", str(variant)],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HOME": str(variant.parent)},
+        [CHECKOV, "--skip-download", "--output", "json", *(a for f in files for a in ("-f", f))],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HOME": str(folder)},
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: the variant fails, as it must
     report = json.loads(proc.stdout)
@@ -64,16 +91,22 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_template_passes_checkov_except_justified_skips(scan: dict[str, Any]) -> None:
-    assert _checks(scan, "failed_checks", "/template.yaml") == set()
-    assert _checks(scan, "skipped_checks", "/template.yaml") == SKIPPED
+@pytest.mark.parametrize("file", ["template.yaml", "litert.json"])
+def test_template_passes_checkov_except_justified_skips(scan: dict[str, Any], file: str) -> None:
+    _, function, _ = VARIANTS[file]
+    assert _checks(scan, "failed_checks", file) == set()
+    assert _checks(scan, "skipped_checks", file) == skipped(function)
     for check in scan["skipped_checks"]:
         assert len(check["check_result"].get("suppress_comment") or "") > 20, check["check_id"]
-    assert MUST_PASS <= {check_id for check_id, _ in _checks(scan, "passed_checks", "template.yaml")}
+    passed = _checks(scan, "passed_checks", file)
+    assert MUST_PASS <= {check_id for check_id, _ in passed}
+    assert ("CKV_AWS_115", f"AWS::Serverless::Function.{function}") in passed  # reserved
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("file", ["unskipped.json", "litert-unskipped.json"])
 def test_without_its_skips_the_template_fails_exactly_those_checks(
-    scan: dict[str, Any],
+    scan: dict[str, Any], file: str
 ) -> None:
-    assert _checks(scan, "failed_checks", "unskipped.json") == SKIPPED
+    _, function, _ = VARIANTS[file]
+    assert _checks(scan, "failed_checks", file) == skipped(function)

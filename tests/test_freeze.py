@@ -16,9 +16,9 @@ import pytest
 from freeze import FreezeError
 from freeze.build import Request, run
 from freeze.images import load_batch
-from freeze.verify import run_graph
 from freeze.write import model_version
 from handler.manifest import Manifest, load_manifest
+from handler.runtime import RUNTIMES, TENSORFLOW, read_model, runtime_class
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,11 @@ FORBIDDEN_OPS = {
 }
 
 
-def _predict(model_dir: Path, batch: np.ndarray) -> np.ndarray:
+def _predict(model_dir: Path, batch: np.ndarray, runtime: str = TENSORFLOW) -> np.ndarray:
+    """The bundle's model file for `runtime`, checked and run as the function runs it."""
     manifest = load_manifest(model_dir)
-    graph = (model_dir / manifest.graph.path).read_bytes()
-    return run_graph(graph, manifest.input, manifest.output, batch)
+    model = read_model(runtime, model_dir, manifest, frozenset())
+    return runtime_class(runtime)(model, manifest).predict(batch)
 
 
 def _left_behind(folder: Path) -> list[str]:
@@ -49,7 +50,12 @@ def test_demo_manifest_describes_the_frozen_graph(demo_model_dir: Path, demo_bui
     digest = hashlib.sha256(graph.read_bytes()).hexdigest()
     assert manifest.graph.path == "model.pb"
     assert (manifest.graph.sha256, manifest.graph.size_bytes) == (digest, graph.stat().st_size)
-    assert manifest.version == model_version(manifest)  # graph, labels, decoding, preprocessing...
+    tflite = demo_model_dir / "model.tflite"
+    assert manifest.tflite is not None and manifest.tflite.path == "model.tflite"
+    assert (manifest.tflite.sha256, manifest.tflite.size_bytes) == (
+        hashlib.sha256(tflite.read_bytes()).hexdigest(), tflite.stat().st_size
+    )
+    assert manifest.version == model_version(manifest)  # graph, tflite, labels, decoding, ...
     assert manifest.name == "catsordogs"
     assert (manifest.labels, manifest.decoding) == (["cat", "dog"], "sigmoid")
     assert manifest.input.model_dump() == {
@@ -69,7 +75,7 @@ def test_demo_manifest_describes_the_frozen_graph(demo_model_dir: Path, demo_bui
     import tensorflow as tf
 
     assert manifest.tensorflow_version == tf.__version__
-    assert _left_behind(demo_model_dir) == ["model.json", "model.pb"]
+    assert _left_behind(demo_model_dir) == ["model.json", "model.pb", "model.tflite"]
 
 
 def _pillow_rows(paths: list[Path], manifest: Manifest) -> np.ndarray:
@@ -85,12 +91,14 @@ def _pillow_rows(paths: list[Path], manifest: Manifest) -> np.ndarray:
     return np.stack(rows)
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_demo_frozen_graph_tells_the_kitten_from_the_dog(
-    demo_model_dir: Path, photos: dict[str, Path]
+    runtime: str, demo_model_dir: Path, photos: dict[str, Path]
 ) -> None:
+    """model.pb in TensorFlow and model.tflite in LiteRT: the same answers on the real photos."""
     manifest = load_manifest(demo_model_dir)
     batch = _pillow_rows([photos["kitten"], photos["dog"], photos["chelsea"]], manifest)
-    kitten, dog, chelsea = _predict(demo_model_dir, batch)[:, 0]  # P(dog)
+    kitten, dog, chelsea = _predict(demo_model_dir, batch, runtime)[:, 0]  # P(dog)
     assert kitten == pytest.approx(0.28, abs=0.03)
     assert dog == pytest.approx(0.87, abs=0.03)
     assert chelsea < 0.5
@@ -104,11 +112,13 @@ def test_freezing_the_keras_file_gives_the_same_model(
         keras_model=demo_build / "model.h5",
         model_config=demo_build / "model_config.json",
         verify_images=tuple(photos.values()),
+        tflite=True,
     ))
     manifest = report.manifest
     assert manifest.source.kind == "keras" and manifest.source.size_bytes > 40_000_000
     assert report.verified_rows == 4 + 1 + len(photos)  # noise, a generated PNG, the photos
     assert report.max_abs_diff <= 1e-5
+    assert report.tflite_max_abs_diff is not None and report.tflite_max_abs_diff <= 1e-5
     from_checkpoint = load_manifest(demo_model_dir)
     for field in ("labels", "decoding", "preprocessing", "input", "name"):
         assert getattr(manifest, field) == getattr(from_checkpoint, field)
@@ -120,14 +130,16 @@ def test_freezing_the_keras_file_gives_the_same_model(
 
 
 def test_freezing_is_reproducible(demo_build: Path, demo_model_dir: Path, tmp_path: Path) -> None:
-    """The same checkpoint gives the same bytes, hence the same version (in-process vs CLI)."""
+    """The same checkpoint gives the same bytes (.pb and .tflite), hence the same version
+    (in-process vs CLI)."""
     report = run(Request(
         output_graph=tmp_path / "model.pb",
         checkpoint_dir=demo_build / "checkpoint",
         model_config=demo_build / "model_config.json",
+        tflite=True,
     ))
-    cli = load_manifest(demo_model_dir)
-    assert (report.manifest.graph.sha256, report.manifest.version) == (cli.graph.sha256, cli.version)
+    m, cli = report.manifest, load_manifest(demo_model_dir)
+    assert (m.graph, m.tflite, m.version) == (cli.graph, cli.tflite, cli.version)
 
 
 # --- other sources and forms ---------------------------------------------------------------
@@ -317,21 +329,32 @@ def test_make_rebuilds_the_model_when_the_schema_or_preprocessing_changes() -> N
     makefile = (ROOT / "Makefile").read_text()
     (rule,) = [line for line in makefile.splitlines() if line.startswith("$(MODEL_DIR)/model.json:")]
     prerequisites = rule.split(":", 1)[1].split()
-    assert {"freeze/*.py", "handler/manifest.py", "handler/images.py"} <= set(prerequisites)
+    assert {
+        "freeze/*.py", "handler/manifest.py", "handler/images.py", "handler/runtime/*.py"
+    } <= set(prerequisites)
+    recipe = makefile.split(rule, 1)[1].split("\n\n", 1)[0]
+    assert "--tflite" in recipe.split()  # the demo bundle holds model.tflite too
 
 
 def test_cli_reports_sizes_parity_and_the_pin(
     seed_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The success output says what the issue asks for: checkpoint vs .pb size, the max
-    difference, and the value to pin (ModelSha256) for this exact bundle."""
+    difference, the .tflite's size and parity, and the value to pin (ModelSha256) for this
+    exact bundle."""
     from freeze.__main__ import main
     from handler.manifest import sha256_file
 
     config = seed_build / "model_config.json"
     args = ["--checkpoint_dir", str(seed_build / "checkpoint"), "--model_config", str(config)]
-    assert main([*args, "--output_dir", str(tmp_path)]) == 0
+    assert main([*args, "--output_dir", str(tmp_path), "--tflite"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"size +[\d.]+ MB checkpoint -> [\d.]+ MB ", out), out
     assert re.search(r"verified max \|original - frozen\| = [\d.e-]+ over \d+ inputs", out), out
+    tflite = re.search(r"^tflite +model\.tflite ([\d.]+) MB, max \|frozen - tflite\| = ([\d.e-]+) "
+                       r"over (\d+) inputs \(tolerance 1e-05\)$", out, re.MULTILINE)
+    assert tflite, out
+    size, diff, rows = tflite.groups()
+    assert float(size) == round((tmp_path / "model.tflite").stat().st_size / 1e6, 1)
+    assert 0 <= float(diff) <= 1e-5 and rows == "5"  # 4 noise rows and a generated PNG
     assert f"sha256 of model.json = {sha256_file(tmp_path / 'model.json')}" in out

@@ -1,13 +1,16 @@
 """The freeze step refuses what the function could not serve, in one line, leaving no half output:
 preprocessing that contradicts the graph, logits declared as probabilities, non-image inputs,
-output paths that are folders, a failed rename, bad verification flags. Tiny in-process TF1
-checkpoints (milliseconds to build) stand in for real models."""
+output paths that are folders, a failed rename, bad verification flags, a graph LiteRT cannot
+run or a .tflite that does not compute what the graph does. Tiny in-process TF1 checkpoints
+(milliseconds to build) stand in for real models."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,10 @@ from freeze.build import Report, Request, run
 from freeze.graph import Frozen
 from freeze.verify import verify
 from freeze.write import model_version
-from handler.manifest import Manifest, ModelBundleError, Source, TensorSpec, load_manifest
+from handler.manifest import (
+    Artifact, Manifest, ModelBundleError, Source, TensorSpec, load_manifest,
+)
+from handler.runtime.litert import LiteRtRuntime
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +37,9 @@ Tiny = Callable[..., Path]
 def tiny_checkpoint(
     folder: Path, shape: tuple[int, ...] = (8, 8, 1), units: int = 2, activation: str = "softmax"
 ) -> Path:
-    """A TF1 checkpoint of x [None, *shape] -> dense -> `activation` (softmax, sigmoid or none:
-    logits) named 'scores', with the loss, Adam and Saver machinery a trained checkpoint has."""
+    """A TF1 checkpoint of x [None, *shape] -> dense -> `activation` (softmax, sigmoid, none:
+    logits, or cumprod: softmax over a Cumprod, an op LiteRT lacks) named 'scores', with the
+    loss, Adam and Saver machinery a trained checkpoint has."""
     import tensorflow as tf
 
     v1 = tf.compat.v1
@@ -44,9 +51,12 @@ def tiny_checkpoint(
         w = v1.get_variable("w", [flat.shape[1], units], initializer=v1.random_normal_initializer())
         b = v1.get_variable("b", [units], initializer=v1.zeros_initializer())
         logits = tf.matmul(flat, w) + b
-        {"softmax": tf.nn.softmax, "sigmoid": tf.nn.sigmoid, "logits": tf.identity}[activation](
-            logits, name="scores"
-        )
+        {
+            "softmax": tf.nn.softmax,
+            "sigmoid": tf.nn.sigmoid,
+            "logits": tf.identity,
+            "cumprod": lambda t, name: tf.nn.softmax(tf.math.cumprod(t, axis=1), name=name),
+        }[activation](logits, name="scores")
         y_true = v1.placeholder(tf.float32, [None, units], name="y_true")
         loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=logits)
         v1.train.AdamOptimizer().minimize(tf.reduce_mean(loss))
@@ -71,12 +81,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
     return make
 
 
-def freeze(checkpoint_dir: Path, out: Path, verify_rows: int = 4, **overrides: Any) -> Report:
+def freeze(
+    checkpoint_dir: Path, out: Path, verify_rows: int = 4, tflite: bool = False, **overrides: Any
+) -> Report:
     return run(Request(
         output_graph=out / "model.pb",
         checkpoint_dir=checkpoint_dir,
         overrides={"output_node": "scores", "labels": ["a", "b"], **overrides},
         verify_rows=verify_rows,
+        tflite=tflite,
     ))
 
 
@@ -256,6 +269,8 @@ def test_a_failing_run_is_one_line(tmp_path: Path):
 
     graph, x, y = _identity_graph([2])
     source = Source(kind="checkpoint", path="ckpt", size_bytes=0)
+    manifest = Manifest.model_validate({**_manifest(), "input": x.model_dump(),
+                                        "output": y.model_dump()})
 
     def broken(batch: np.ndarray) -> np.ndarray:
         raise tf.errors.InvalidArgumentError(
@@ -266,11 +281,11 @@ def test_a_failing_run_is_one_line(tmp_path: Path):
     batch = np.full((1, 2), 0.5, np.float32)
     with pytest.raises(FreezeError, match="^the original model fails on the verification batch: "
                                           "Matrix size-incompatible$"):
-        verify(frozen, graph, batch, "sigmoid")
+        verify(frozen, manifest, graph, batch)
     frozen = Frozen(tf.compat.v1.GraphDef(), x, y, lambda rows: rows, source)
     with pytest.raises(FreezeError, match=r"^the frozen graph fails on the verification batch: "
                                           r"Cannot feed value of shape \(1, 3\)"):
-        verify(frozen, graph, np.zeros((1, 3), np.float32), "sigmoid")
+        verify(frozen, manifest, graph, np.zeros((1, 3), np.float32))
 
 
 # --- 3. an unknown output lists the likely ones ------------------------------------------------
@@ -329,3 +344,143 @@ def test_non_image_input_says_so(shape: tuple[int, ...], tiny: Tiny, out: Path):
     )):
         freeze(tiny(shape=shape), out)
 
+
+
+# --- 8. model.tflite: converted, checked against the graph, written with the rest or not at all -
+
+#: what every refusal of the .tflite suggests
+WITHOUT = r"freeze without --tflite to serve the \.pb with TensorFlow only"
+
+
+def _previous_bundle(out: Path) -> dict[str, bytes]:
+    for name in ("model.pb", "model.tflite", "model.json"):
+        (out / name).write_bytes(f"previous {name}".encode())
+    return {name: (out / name).read_bytes() for name in ("model.pb", "model.tflite", "model.json")}
+
+
+def _bundle(out: Path, names: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in names}
+
+
+def test_tflite_is_written_with_its_entry_and_its_parity(tiny: Tiny, out: Path):
+    _previous_bundle(out)
+    report = freeze(tiny(), out, tflite=True)
+    data = (out / "model.tflite").read_bytes()
+    assert report.manifest.tflite == Artifact(
+        path="model.tflite", sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)
+    )
+    assert load_manifest(out) == report.manifest
+    assert report.tflite_path == out / "model.tflite"
+    assert report.tflite_max_abs_diff is not None and 0 <= report.tflite_max_abs_diff <= 1e-5
+    assert listing(out) == ["keep.txt", "model.json", "model.pb", "model.tflite"]  # no backups
+    for name in ("model.json", "model.pb", "model.tflite"):  # the function must read them
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644
+
+
+def test_without_tflite_no_entry_and_a_previous_tflite_goes(tiny: Tiny, out: Path):
+    """A bundle folder holds what its manifest describes: a previous model.tflite would be
+    another model's."""
+    _previous_bundle(out)
+    report = freeze(tiny(), out)
+    assert (report.manifest.tflite, report.tflite_path, report.tflite_max_abs_diff) == (
+        None, None, None
+    )
+    assert json.loads((out / "model.json").read_text())["tflite"] is None
+    assert listing(out) == ["keep.txt", "model.json", "model.pb"]
+
+
+def test_version_covers_the_tflite_when_there_is_one(tiny: Tiny, tmp_path: Path):
+    """The version names what the function serves, so it covers the .tflite's sha256; a bundle
+    without one keeps the formula it always had, so versions of existing bundles do not move."""
+    ckpt = tiny()
+    with_tflite = freeze(ckpt, tmp_path / "with", tflite=True).manifest
+    without = freeze(ckpt, tmp_path / "without").manifest
+    assert with_tflite.graph == without.graph
+    assert with_tflite.version == model_version(with_tflite) != without.version
+    assert model_version(with_tflite.model_copy(update={"tflite": None})) == without.version
+    answers = without.model_dump(
+        mode="json", include={"labels", "decoding", "preprocessing", "input", "output"}
+    )
+    canonical = json.dumps(
+        {"graph_sha256": without.graph.sha256, **answers}, sort_keys=True, separators=(",", ":")
+    )
+    assert without.version == hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def test_a_graph_litert_cannot_run_is_one_line_and_the_advice_works(tiny: Tiny, out: Path, capsys):
+    before = _previous_bundle(out)
+    ckpt = tiny(activation="cumprod")
+    code = main(["--checkpoint_dir", str(ckpt), "--output_dir", str(out),
+                 "--output_node_names", "scores", "--labels", "a,b", "--tflite"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "freeze: error: cannot convert the graph for LiteRT: no LiteRT builtin op for Cumprod; "
+        "freeze without --tflite to serve the .pb with TensorFlow only\n"
+    )
+    assert _bundle(out, before) == before
+    assert listing(out) == ["keep.txt", *sorted(before)]
+    assert "Cumprod" in freeze(ckpt, out).manifest.ops  # without --tflite it freezes
+
+
+def test_a_tflite_that_differs_from_the_graph_is_refused(
+    tiny: Tiny, out: Path, monkeypatch: pytest.MonkeyPatch
+):
+    before = _previous_bundle(out)
+    predict = LiteRtRuntime.predict
+    monkeypatch.setattr(LiteRtRuntime, "predict", lambda self, batch: predict(self, batch) + 1e-3)
+    with pytest.raises(FreezeError, match=(
+        rf"^model\.tflite differs from the frozen graph by 0\.001 \(> 1e-05\); {WITHOUT}, or "
+        r"raise --tolerance if that difference is acceptable$"
+    )):
+        freeze(tiny(), out, tflite=True)
+    assert _bundle(out, before) == before
+    assert listing(out) == ["keep.txt", *sorted(before)]
+
+
+@pytest.mark.parametrize("conversion", ["not a tflite", "another model's"])
+def test_a_conversion_the_runtime_refuses_is_one_line(
+    conversion: str, tiny: Tiny, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What LiteRtRuntime refuses at the function's cold start, the freeze step refuses first."""
+    if conversion == "not a tflite":
+        model, message = b"not a flatbuffer", r"does not load in LiteRT: "
+    else:  # a colour model's .tflite for a greyscale graph
+        freeze(tiny(shape=(8, 8, 3)), tmp_path / "rgb", tflite=True)
+        model = (tmp_path / "rgb" / "model.tflite").read_bytes()
+        message = r"does not fit its manifest: it takes \[\[1, 8, 8, 3\]\]"
+    monkeypatch.setattr("freeze.tflite.convert", lambda frozen: model)
+    before = _previous_bundle(out)
+    with pytest.raises(FreezeError, match=rf"^model\.tflite {message}.*; {WITHOUT}$"):
+        freeze(tiny(), out, tflite=True)
+    assert _bundle(out, before) == before
+    assert listing(out) == ["keep.txt", *sorted(before)]
+
+
+@pytest.mark.parametrize("tflite,failing", [
+    (True, "model.tflite"), (True, "model.json"), (False, "model.json"),
+], ids=["tflite", "manifest", "manifest, stale tflite"])
+def test_a_failed_rename_restores_the_previous_bundle(
+    tflite: bool, failing: str, tiny: Tiny, out: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Every file moved in before the failure goes back: the previous graph, .tflite (also the
+    one a bundle without --tflite was removing) and manifest, nothing new beside them."""
+    before = _previous_bundle(out)
+    replace = os.replace
+
+    def failing_replace(src: Any, dst: Any) -> None:
+        if Path(dst).name == failing and str(src).endswith(".tmp"):  # a new file moving in
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        replace(src, dst)
+
+    monkeypatch.setattr("freeze.write.os.replace", failing_replace)
+    moved = "model.pb, model.tflite and model.json" if tflite else "model.pb and model.json"
+    with pytest.raises(FreezeError, match=rf"^cannot move {moved} into .*: Input/output error"):
+        freeze(tiny(), out, tflite=tflite)
+    assert _bundle(out, before) == before
+    assert listing(out) == ["keep.txt", *sorted(before)]
+
+
+def test_the_graph_cannot_take_the_tflite_name(tiny: Tiny, out: Path):
+    with pytest.raises(FreezeError, match="^the graph cannot be named model.tflite: that name"):
+        run(Request(output_graph=out / "model.tflite", checkpoint_dir=tiny()))
+    assert listing(out) == ["keep.txt"]

@@ -1,9 +1,11 @@
 """Cold start in a fresh process, as Lambda's INIT phase: the model loads at import and the
-first request is served; a missing, corrupt or mismatched bundle fails INIT with one clear log
-line, before TensorFlow is even imported."""
+first request is served, on either runtime (the LiteRT one never imports TensorFlow); a missing,
+corrupt or mismatched bundle fails INIT with one clear log line, before TensorFlow is even
+imported."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,7 +34,7 @@ start = time.perf_counter()
 first = invoke(handler, event)
 first_s = time.perf_counter() - start
 print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status,
-                  "answer": first.json()}))
+                  "answer": first.json(), "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
 
@@ -48,15 +50,19 @@ def cold_start(
 
 
 @pytest.mark.slow
-def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_dir):
-    proc, records = cold_start(demo_model_dir)
+@pytest.mark.parametrize("runtime", ["tensorflow", "litert"])
+def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_dir, runtime):
+    proc, records = cold_start(demo_model_dir, {"MODEL_RUNTIME": runtime})
     assert proc.returncode == 0, proc.stderr
     (loaded,) = [r for r in records if r.get("message") == "model loaded"]
-    for phase in ("read_verify_ms", "import_tensorflow_ms", "load_graph_ms", "warm_up_ms"):
+    assert loaded["runtime"] == runtime
+    for phase in ("read_verify_ms", "import_runtime_ms", "load_model_ms", "warm_up_ms"):
         assert loaded[phase] > 0
     assert loaded["warm_up_ms"] < 5_000  # Grappler is off: the warm-up is a plain run
     (result,) = [r for r in records if "init_s" in r]
     assert result["status"] == 200 and result["answer"]["predictions"][0]["label"] == "dog"
+    # The zip function has no TensorFlow to import: LiteRT must not reach for it.
+    assert result["tensorflow_imported"] is (runtime == "tensorflow")
     print(f"cold start: {loaded}; init {result['init_s']:.2f} s, "
           f"first request {result['first_s'] * 1e3:.0f} ms")
 
@@ -70,7 +76,7 @@ def _mismatched(model_dir: Path, tmp: Path) -> tuple[Path, str]:
     data = bytearray((model_dir / "model.pb").read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte
     (tmp / "model.pb").write_bytes(data)
-    return tmp, r"graph .*model\.pb does not match its manifest: sha256"
+    return tmp, r"model\.pb does not match its manifest: sha256"
 
 
 def _corrupt_manifest(model_dir: Path, tmp: Path) -> tuple[Path, str]:
@@ -90,3 +96,49 @@ def test_bad_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_path, mak
     assert str(model_dir) in errors[0]["message"]
     assert {"tensorflow_imported": False} in records  # failed before the 2 s TensorFlow import
     assert "ModelBundleError" in proc.stderr  # raised: Lambda reports an INIT error
+
+
+def _no_tflite(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    manifest = json.loads((model_dir / "model.json").read_text())
+    del manifest["tflite"]
+    (tmp / "model.json").write_text(json.dumps(manifest))
+    return tmp, r"MODEL_RUNTIME=litert needs model\.tflite.*freeze with --tflite"
+
+
+def _tflite_mismatch(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    shutil.copy(model_dir / "model.json", tmp / "model.json")
+    data = bytearray((model_dir / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp / "model.tflite").write_bytes(data)
+    return tmp, r"model\.tflite does not match its manifest: sha256"
+
+
+def _not_a_tflite(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    """A manifest that agrees with its file, but the file is no LiteRT model (an unpinned
+    bundle someone rewrote consistently): LiteRT refuses it, the function does not crash."""
+    data = b"not a flatbuffer" * 64
+    manifest = json.loads((model_dir / "model.json").read_text())
+    manifest["tflite"].update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    (tmp / "model.json").write_text(json.dumps(manifest))
+    (tmp / "model.tflite").write_bytes(data)
+    return tmp, r"model\.tflite does not load in LiteRT"
+
+
+def _unknown_runtime(model_dir: Path, tmp: Path) -> tuple[Path, str]:
+    return model_dir, r"MODEL_RUNTIME='litrt' is not a runtime: use tensorflow or litert"
+
+
+@pytest.mark.parametrize(
+    "make_bundle", [_no_tflite, _tflite_mismatch, _not_a_tflite, _unknown_runtime],
+    ids=["no-tflite", "sha-mismatch", "not-a-tflite", "unknown-runtime"],
+)
+def test_bad_litert_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_path, make_bundle):
+    model_dir, reason = make_bundle(demo_model_dir, tmp_path)
+    runtime = "litrt" if make_bundle is _unknown_runtime else "litert"
+    proc, records = cold_start(model_dir, {"MODEL_RUNTIME": runtime})
+    assert proc.returncode != 0
+    errors = [r for r in records if r.get("level") == "ERROR"]
+    assert len(errors) == 1, records
+    assert re.search(reason, errors[0]["message"]), errors[0]["message"]
+    assert {"tensorflow_imported": False} in records
+    assert "ModelBundleError" in proc.stderr

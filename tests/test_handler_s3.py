@@ -31,7 +31,7 @@ def s3(monkeypatch, demo_model_dir: Path):
 
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
-        for name in ("model.json", "model.pb"):
+        for name in ("model.json", "model.pb", "model.tflite"):
             client.upload_file(str(demo_model_dir / name), BUCKET, f"{PREFIX}/{name}")
         yield client
 
@@ -49,6 +49,15 @@ def test_model_from_s3_serves_and_is_cached(s3, tmp_path, demo_model_dir, photos
     # A second cold start in the same sandbox (INIT retried): the verified graph is not fetched.
     s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/model.pb")
     assert resolve_model_dir(settings(URI, tmp_path)) == tmp_path
+
+
+def test_litert_downloads_only_the_tflite(s3, tmp_path, demo_model_dir, photos):
+    """MODEL_RUNTIME=litert: model.json and model.tflite come down, the 15 MB graph does not."""
+    model = load_model(settings(URI, tmp_path, {"MODEL_RUNTIME": "litert"}))
+    handler = lambda_handler(create_app(model))
+    event = http_v2("POST", "/predict", photos["dog"].read_bytes(), {"Content-Type": "image/jpeg"})
+    assert invoke(handler, event).json()["predictions"][0]["label"] == "dog"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.tflite"]
 
 
 def test_tampered_graph_in_s3_is_refused(s3, tmp_path):
@@ -120,6 +129,6 @@ def test_manifest_cannot_name_a_graph_outside_the_cache(s3, tmp_path, demo_model
         "graph": manifest.graph.model_copy(update={"path": "../escaped.pb"})
     })
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/model.json", Body=escaping.model_dump_json())
-    with pytest.raises(ModelBundleError, match=r"graph path '\.\./escaped\.pb' is not a file name"):
+    with pytest.raises(ModelBundleError, match=r"model path '\.\./escaped\.pb' is not a file name"):
         resolve_model_dir(settings(URI, tmp_path / "cache"))
     assert not (tmp_path / "escaped.pb").exists()

@@ -1,4 +1,5 @@
-"""`python -m infra.invoke`: every event file through the real handler in a fresh process."""
+"""`python -m infra.invoke`: every event file through the real handler in a fresh process, on
+each runtime (MODEL_RUNTIME): both answer every event as expected.json says, and alike."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from events.generate import EVENTS_DIR, EXPECTED
 from handler.manifest import Manifest, load_manifest
+from handler.runtime import LITERT, RUNTIMES, TENSORFLOW
 from infra.lambda_runtime import ROOT, LambdaContext, function_config
 
 REPORT = re.compile(
@@ -27,12 +29,28 @@ REPORT = re.compile(
 EVENT_FILES = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name != EXPECTED)
 
 
+#: What may differ between the runtimes' answers: what runs the model (GET /model's `runtime`,
+#: v2 metadata's `platform`) and float rounding (the freeze step holds them within 1e-5).
+RUNTIME_FIELDS = {"runtime", "platform"}
+TOLERANCE = 1e-5
+
+
 def invoke(*args: str | Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run the invoke CLI in a fresh process, as `sam local invoke` would start a container."""
     return subprocess.run(
         [sys.executable, "-m", "infra.invoke", *map(str, args)], cwd=ROOT, capture_output=True,
         text=True, env={**os.environ, "MODEL_DIR": str(model_dir)},
     )
+
+
+@pytest.fixture(scope="module")
+def every_event(demo_model_dir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every event file after one cold start (one warm container) per runtime."""
+    return {
+        runtime: invoke(*EVENT_FILES, "--env", f"MODEL_RUNTIME={runtime}",
+                        model_dir=demo_model_dir)
+        for runtime in RUNTIMES
+    }
 
 
 def body_of(response: dict[str, Any]) -> bytes:
@@ -54,11 +72,14 @@ def label_of(event: dict[str, Any], body: dict[str, Any], manifest: Manifest) ->
 
 
 @pytest.mark.slow
-def test_every_event_gets_its_expected_answer(demo_model_dir: Path) -> None:
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_event_gets_its_expected_answer(
+    runtime: str, every_event: dict[str, subprocess.CompletedProcess[str]], demo_model_dir: Path
+) -> None:
     """All events after one cold start (one warm container), each checked against expected.json."""
     expected = json.loads((EVENTS_DIR / EXPECTED).read_text())
     manifest = load_manifest(demo_model_dir)
-    proc = invoke(*EVENT_FILES, model_dir=demo_model_dir)
+    proc = every_event[runtime]
     assert proc.returncode == 0, proc.stderr[-3000:]
     responses = [json.loads(line) for line in proc.stdout.splitlines()]
     reports = list(REPORT.finditer(proc.stderr))
@@ -75,6 +96,56 @@ def test_every_event_gets_its_expected_answer(demo_model_dir: Path) -> None:
             error = json.loads(body_of(response))
             assert error["code"] == want["code"] and error["status"] == want["status"]
             assert set(error) == {"error", "code", "status"}
+
+
+def _alike(tf: Any, lite: Any, where: str) -> None:
+    """Equal JSON, but for the runtime's own fields and floats within TOLERANCE."""
+    if isinstance(tf, dict):
+        assert isinstance(lite, dict) and tf.keys() == lite.keys(), where
+        for key in tf.keys() - RUNTIME_FIELDS:
+            _alike(tf[key], lite[key], f"{where}.{key}")
+    elif isinstance(tf, list):
+        assert isinstance(lite, list) and len(tf) == len(lite), where
+        for i, (a, b) in enumerate(zip(tf, lite, strict=True)):
+            _alike(a, b, f"{where}[{i}]")
+    elif isinstance(tf, float):
+        assert lite == pytest.approx(tf, abs=TOLERANCE), where
+    else:
+        assert tf == lite, where
+
+
+def _log_shapes(stderr: str) -> list[tuple[str, str, list[str]]]:
+    """Each structured log line as (level, message, its keys), without the per-run values."""
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [(r.get("level", ""), r.get("message", ""), sorted(r)) for r in records]
+
+
+@pytest.mark.slow
+def test_both_runtimes_answer_and_log_alike(
+    every_event: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    """Same statuses, headers, bodies (but for rounding and the runtime's name) and log lines,
+    event by event: the runtime is invisible to a client but for GET /model saying which."""
+    tf, lite = (every_event[name] for name in (TENSORFLOW, LITERT))
+    assert tf.returncode == lite.returncode == 0, (tf.stderr[-2000:], lite.stderr[-2000:])
+    pairs = zip(tf.stdout.splitlines(), lite.stdout.splitlines(), strict=True)
+    for path, (tf_line, lite_line) in zip(EVENT_FILES, pairs, strict=True):
+        tf_response, lite_response = json.loads(tf_line), json.loads(lite_line)
+        tf_body, lite_body = body_of(tf_response), body_of(lite_response)
+        headers = ("headers", "multiValueHeaders")
+        for key in headers:  # content-length follows the body: compared through it
+            for response in (tf_response, lite_response):
+                (response.get(key) or {}).pop("content-length", None)
+        _alike({k: v for k, v in tf_response.items() if k != "body"},
+               {k: v for k, v in lite_response.items() if k != "body"}, path.name)
+        if tf_body.startswith(b"{"):
+            _alike(json.loads(tf_body), json.loads(lite_body), f"{path.name} body")
+        else:
+            assert tf_body == lite_body, path.name
+    assert _log_shapes(tf.stderr) == _log_shapes(lite.stderr)
+    loaded = [json.loads(line) for proc in (tf, lite) for line in proc.stderr.splitlines()
+              if '"model loaded"' in line]
+    assert [record["runtime"] for record in loaded] == [TENSORFLOW, LITERT]
 
 
 @pytest.mark.slow

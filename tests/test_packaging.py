@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 
 from handler.manifest import load_manifest
-from infra import image_deps
+from infra import image_deps, zip_package
 from infra.lambda_runtime import ROOT
 
 DOCKERFILE = ROOT / "infra" / "Dockerfile"
@@ -105,7 +105,7 @@ def test_final_stage_copies_only_what_the_function_needs(stages: list[Stage]) ->
     from_context = {s.rstrip("/") for stage, sources, _ in copies if stage is None for s in sources}
     assert from_context == {"requirements-${TARGETARCH}.lock", "handler"}
     (model_copy,) = [(sources, dest) for stage, sources, dest in copies if stage == "model"]
-    assert sorted(model_copy[0]) == ["/model/model.json", "/model/model.pb"]
+    assert sorted(model_copy[0]) == ["/model/model.json", "/model/model.pb", "/model/model.tflite"]
     assert model_copy[1] == "${LAMBDA_TASK_ROOT}/model/"
     for _, sources, _ in copies:
         for source in sources:
@@ -129,14 +129,31 @@ def test_image_installs_the_lock_of_its_architecture(stages: list[Stage]) -> Non
     assert "--platform=${BUILDPLATFORM}" in DOCKERFILE.read_text()
 
 
-@pytest.mark.parametrize("arch", sorted(image_deps.ARCHES))
-def test_lock_is_up_to_date_with_requirements_txt(arch: str) -> None:
-    """Every pin of requirements.txt that applies to `arch` (markers evaluated for its machine)
-    is in the arch's lock at the same version, with hashes; nothing the arch excludes is."""
+def requirements_of(path: Path) -> list[Requirement]:
+    """The requirements a requirements file names, those of the files it includes (`-r`) too."""
+    found = []
+    lines = (raw.split("#", 1)[0].strip() for raw in path.read_text().splitlines())
+    for line in filter(None, lines):
+        if line.startswith("-r "):
+            found += requirements_of(path.parent / line.removeprefix("-r ").strip())
+        else:
+            found.append(Requirement(line))
+    return found
+
+
+#: Each lock `make lock` writes: (requirements file, Lambda architecture).
+LOCKS = [(requirements.name, arch) for requirements in image_deps.LOCKED
+         for arch in sorted(image_deps.ARCHES)]
+
+
+@pytest.mark.parametrize(("requirements", "arch"), LOCKS)
+def test_lock_is_up_to_date_with_its_requirements(requirements: str, arch: str) -> None:
+    """Every pin of the requirements file that applies to `arch` (markers evaluated for its
+    machine) is in the arch's lock at the same version, with hashes; nothing the arch excludes
+    is."""
     machine = image_deps.ARCHES[arch].machine
-    lock = locked(image_deps.ARCHES[arch].lock)
-    lines = [line.split("#", 1)[0].strip() for line in image_deps.REQUIREMENTS.read_text().splitlines()]
-    for requirement in map(Requirement, filter(None, lines)):
+    lock = locked(image_deps.ARCHES[arch].lock_of(ROOT / requirements))
+    for requirement in requirements_of(ROOT / requirements):
         name = canonicalize_name(requirement.name)
         if requirement.marker and not requirement.marker.evaluate({"platform_machine": machine}):
             assert name not in lock, f"{name} is excluded on {machine} but locked: run `make lock`"
@@ -144,7 +161,7 @@ def test_lock_is_up_to_date_with_requirements_txt(arch: str) -> None:
         (pinned,) = {spec.version for spec in requirement.specifier if spec.operator == "=="}
         assert name in lock, f"{name} is not in {arch}'s lock: run `make lock`"
         version, hashes = lock[name]
-        assert version == pinned, f"{name}: lock has {version}, requirements.txt {pinned}"
+        assert version == pinned, f"{name}: lock has {version}, {requirements} {pinned}"
     assert all(hashes for _, hashes in lock.values()), "every locked package needs its hashes"
 
 
@@ -221,24 +238,34 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
 def test_frozen_model_is_exactly_the_files_the_image_copies(demo_model_dir: Path) -> None:
     manifest = load_manifest(demo_model_dir)
     assert manifest.graph.path == "model.pb"
-    assert sorted(p.name for p in demo_model_dir.iterdir()) == ["model.json", "model.pb"]
+    assert manifest.tflite is not None and manifest.tflite.path == "model.tflite"
+    assert sorted(p.name for p in demo_model_dir.iterdir()) == [
+        "model.json", "model.pb", "model.tflite"
+    ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", sorted(image_deps.ARCHES))
-def test_lock_installs_on_the_image_platform_with_hashes(arch: str) -> None:
-    """pip installs the lock as the image does (--require-hashes --no-deps, wheels only) for the
-    arch's platform, and each wheel it picks is one whose sha256 the lock holds."""
+@pytest.mark.parametrize(("requirements", "arch"), LOCKS)
+def test_lock_installs_on_the_lambda_platform_with_hashes(requirements: str, arch: str) -> None:
+    """pip installs the lock as the image and the LiteRT zip do (--require-hashes --no-deps,
+    wheels only) for the arch's Lambda platform (python3.12, manylinux up to glibc 2.34), and
+    each wheel it picks is one whose sha256 the lock holds. The image gets the arch's TensorFlow
+    wheel; the zip gets neither TensorFlow nor Keras."""
     target = image_deps.ARCHES[arch]
-    lock = locked(target.lock)
+    lock_path = target.lock_of(ROOT / requirements)
+    lock = locked(lock_path)
     resolved = {
         canonicalize_name(item["metadata"]["name"]): item
-        for item in image_deps.resolve(target.lock, arch=arch)
+        for item in image_deps.resolve(lock_path, arch=arch)
     }
     assert resolved.keys() == lock.keys()
-    tensorflow, other = TENSORFLOW[arch], set(TENSORFLOW.values()) - {TENSORFLOW[arch]}
-    assert resolved[tensorflow]["metadata"]["version"] == "2.21.0"
-    assert not other & resolved.keys(), f"{other} must not come into the {arch} image"
+    if lock_path == target.lock:
+        tensorflow, other = TENSORFLOW[arch], set(TENSORFLOW.values()) - {TENSORFLOW[arch]}
+        assert resolved[tensorflow]["metadata"]["version"] == "2.21.0"
+        assert not other & resolved.keys(), f"{other} must not come into the {arch} image"
+    else:
+        assert "ai-edge-litert" in resolved
+        assert not zip_package.FORBIDDEN & resolved.keys(), "TensorFlow in the LiteRT zip"
     # pip adds the legacy aliases of manylinux2014 itself (libclang ships manylinux2010 only).
     allowed = set(target.platforms()) | {
         f"manylinux2010_{target.machine}", f"manylinux1_{target.machine}", "any"

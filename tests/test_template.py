@@ -39,6 +39,16 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["InferenceFunction"]
 
 
+@pytest.fixture(scope="module")
+def lite_function(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]["LiteInferenceFunction"]
+
+
+#: Each ModelRuntime value's function, and the runtime (MODEL_RUNTIME) it runs.
+FUNCTIONS = {"TensorFlow": ("InferenceFunction", "tensorflow"),
+             "LiteRT": ("LiteInferenceFunction", "litert")}
+
+
 #: Parameter sets rendered by the SAM transform (one tools-venv process for all of them).
 RENDERS: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -47,6 +57,7 @@ RENDERS: dict[str, dict[str, str]] = {
     "jwt": {"ApiAuth": "JWT", "JwtIssuer": "https://issuer.example.com",
             "JwtAudience": "client-a,client-b",
             "CorsAllowOrigins": "https://app.example.com,http://localhost:8080"},
+    "litert": {"ModelRuntime": "LiteRT", "ModelS3Uri": "s3://my-bucket/models/catsordogs/"},
 }
 _NO_VALUE = object()
 #: The API's routes: the methods the app serves, never ANY (it would match CORS preflights).
@@ -96,6 +107,8 @@ def resolve(node: Any, template: dict[str, Any], values: dict[str, str]) -> Any:
                 return left == right
             if key == "Fn::Not":
                 return not walk(arg[0])
+            if key == "Fn::Or":
+                return any(map(walk, arg))
             if key == "Fn::Join" and isinstance(walk(arg[1]), list):
                 return walk(arg[0]).join(walk(arg[1]))
         return {k: w for k, w in ((k, walk(v)) for k, v in value.items()) if w is not _NO_VALUE}
@@ -150,8 +163,10 @@ def test_sam_validate_lint_passes(tmp_path: Path) -> None:
 def test_function_is_an_image_built_from_infra_dockerfile(function: dict[str, Any]) -> None:
     props, meta = function["Properties"], function["Metadata"]
     assert props["PackageType"] == "Image"
-    # One architecture per parameter value, each with its lock of wheels (tests/test_packaging.py).
-    assert props["Architectures"] == [{"Ref": "Architecture"}]
+    assert function["Condition"] == "UseTensorFlow"
+    # One architecture per parameter value, each with its lock of wheels (tests/test_packaging.py),
+    # for both functions.
+    assert load_template()["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
     architecture = parameter_spec("Architecture")
     assert set(architecture["AllowedValues"]) == set(image_deps.ARCHES)
     assert architecture["Default"] == "x86_64"
@@ -167,6 +182,57 @@ def test_function_is_an_image_built_from_infra_dockerfile(function: dict[str, An
     assert props["ImageConfig"]["Command"] == ["handler.app.handler"]
 
 
+def test_lite_function_is_a_zip_the_makefile_builds(
+    function: dict[str, Any], lite_function: dict[str, Any]
+) -> None:
+    """ModelRuntime=LiteRT's function: the same entry point on Lambda's managed python3.12 (the
+    image's Python), built by `make build-LiteInferenceFunction` (infra/zip_package.py) from the
+    project root."""
+    props, meta = lite_function["Properties"], lite_function["Metadata"]
+    assert lite_function["Condition"] == "UseLiteRT"
+    assert props["PackageType"] == "Zip"
+    assert props["Runtime"] == f"python{image_deps.PYTHON_VERSION}"
+    assert [props["Handler"]] == function["Properties"]["ImageConfig"]["Command"]
+    assert (meta["BuildMethod"], meta["ContextPath"], meta["WorkingDirectory"]) == (
+        "makefile", ".", "."
+    )
+    makefile = (ROOT / meta["ContextPath"] / "Makefile").read_text()
+    target = makefile.split("\nbuild-LiteInferenceFunction:", 1)[1].split("\n\n", 1)[0]
+    assert '-m infra.zip_package "$(ARTIFACTS_DIR)" --arch $(ARCHITECTURE)' in target
+    # What SAM copies to its scratch folder before make runs (make reads the project root).
+    assert props["CodeUri"] == "handler/"
+    assert parameter_spec("ModelRuntime")["AllowedValues"] == list(FUNCTIONS)
+    assert parameter_spec("ModelRuntime")["Default"] == "TensorFlow"
+
+
+def test_functions_share_everything_but_their_package_and_runtime(
+    template: dict[str, Any],
+) -> None:
+    """Shared properties live once, in Globals; each function adds only what differs: its
+    package, memory, MODEL_RUNTIME and the (shared) S3 read policy, which Globals cannot hold."""
+    shared = template["Globals"]["Function"]
+    assert {"Timeout", "Tracing", "LoggingConfig", "Environment", "AutoPublishAlias",
+            "DeploymentPreference", "ReservedConcurrentExecutions", "Architectures"} <= set(shared)
+    from handler.runtime import RUNTIMES
+
+    for name, runtime in FUNCTIONS.values():
+        props = template["Resources"][name]["Properties"]
+        assert set(props) & set(shared) == {"Environment"}, name
+        assert props["Environment"] == {"Variables": {"MODEL_RUNTIME": runtime}}
+        assert runtime in RUNTIMES
+        assert props["Policies"] == [
+            {"Fn::If": ["HasModelS3Uri", {"Ref": "ModelReadPolicy"}, {"Ref": "AWS::NoValue"}]}
+        ]
+        config = function_config(name)
+        assert config.environment["MODEL_RUNTIME"] == runtime
+        assert {k: v for k, v in config.environment.items() if k != "MODEL_RUNTIME"} == {
+            k: v for k, v in function_config().environment.items() if k != "MODEL_RUNTIME"
+        }
+    assert function_config("LiteInferenceFunction").name == "LiteInferenceFunction"
+    with pytest.raises(ValueError, match="HttpApi is not an AWS::Serverless::Function"):
+        function_config("HttpApi")
+
+
 def parameter_spec(name: str) -> dict[str, Any]:
     return load_template()["Parameters"][name]
 
@@ -177,10 +243,14 @@ def test_memory_and_timeout_fit_the_measured_model(function: dict[str, Any]) -> 
     assert config.memory_mb >= 1769, "below 1769 MB Lambda gives less than one vCPU"
     assert config.memory_mb >= 2 * DEMO_PEAK_RSS_MB * 0.9, "too little headroom over peak RSS"
     assert 3 <= config.timeout_s < 30, "must stay under the HTTP API's 30 s integration timeout"
+    # The LiteRT function needs a fraction of the memory (tests/test_zip_package.py measures its
+    # peak RSS), but its cold start is the same single-threaded CPU work: one full vCPU too.
+    lite = function_config("LiteInferenceFunction")
+    assert lite.memory_mb == 1769 and lite.timeout_s == config.timeout_s
 
 
-def test_environment_names_every_setting(function: dict[str, Any]) -> None:
-    variables = function["Properties"]["Environment"]["Variables"]
+def test_environment_names_every_setting(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["MODEL_DIR"] == "/var/task/model"
     assert variables["MODEL_S3_URI"] == {"Ref": "ModelS3Uri"}
     assert variables["MODEL_SHA256"] == {"Ref": "ModelSha256"}
@@ -209,13 +279,14 @@ def test_parameter_patterns(parameter: str, accepted: list[str], refused: list[s
 
 
 def test_s3_read_is_conditional_and_limited_to_the_model_prefix(template: dict[str, Any]) -> None:
+    """One managed policy, made only when a model URI is set, that each function attaches
+    (test_functions_share_everything_but_their_package_and_runtime)."""
     assert template["Parameters"]["ModelS3Uri"]["Default"] == ""
-    (policy,) = template["Resources"]["InferenceFunction"]["Properties"]["Policies"]
-    condition, granted, otherwise = policy["Fn::If"]
+    policy = template["Resources"]["ModelReadPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     uri = {"Ref": "ModelS3Uri"}
-    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [uri, ""]}]}
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    (statement,) = granted["Statement"]
+    assert template["Conditions"][policy["Condition"]] == {"Fn::Not": [{"Fn::Equals": [uri, ""]}]}
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "s3:GetObject"
     pattern, names = statement["Resource"]["Fn::Sub"]
     assert pattern.endswith("${BucketAndPrefix}*")
@@ -224,7 +295,8 @@ def test_s3_read_is_conditional_and_limited_to_the_model_prefix(template: dict[s
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("render", "authorization"), [("defaults", "AWS_IAM"), ("public", "NONE"), ("jwt", "JWT")]
+    ("render", "authorization"),
+    [("defaults", "AWS_IAM"), ("public", "NONE"), ("jwt", "JWT"), ("litert", "AWS_IAM")],
 )
 def test_each_access_mode_routes_everything_to_the_live_alias(
     rendered: dict[str, dict[str, Any]], render: str, authorization: str
@@ -232,6 +304,8 @@ def test_each_access_mode_routes_everything_to_the_live_alias(
     cfn = rendered[render]
     (alias_id, alias), = _of_type(cfn, "AWS::Lambda::Alias").items()
     assert alias["Properties"]["Name"] == "live"
+    function, _ = FUNCTIONS[RENDERS[render].get("ModelRuntime", "TensorFlow")]
+    assert alias["Properties"]["FunctionName"] == {"Ref": function}
     (integration,) = _of_type(cfn, "AWS::ApiGatewayV2::Integration").values()
     assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_id}  # never $LATEST
     assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
@@ -251,6 +325,43 @@ def test_each_access_mode_routes_everything_to_the_live_alias(
         }
     else:
         assert not authorizers and all("AuthorizerId" not in r for r in routes.values())
+
+
+@pytest.mark.slow
+def test_each_model_runtime_deploys_its_function_alone(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    """ModelRuntime picks one function, and nothing CloudFormation creates names the other one
+    (integration, permission, alarms, hook, deployment group, outputs all follow the !If)."""
+    names = {"TensorFlow": r"(?<!Lite)InferenceFunction", "LiteRT": r"LiteInferenceFunction"}
+    for render, runtime in [("defaults", "TensorFlow"), ("litert", "LiteRT")]:
+        cfn = rendered[render]
+        function, _ = FUNCTIONS[runtime]
+        assert set(_of_type(cfn, "AWS::Lambda::Function")) == {function, "PreTrafficHook"}
+        (other,) = set(names) - {runtime}
+        created = {**cfn, "Resources": {key: {k: v for k, v in r.items() if k != "Metadata"}
+                                        for key, r in cfn["Resources"].items()}}
+        assert not re.search(names[other], json.dumps(created)), f"{render} names {other}'s"
+        assert cfn["Outputs"]["FunctionName"]["Value"] == {"Ref": function}
+        assert cfn["Outputs"]["ModelRuntime"]["Value"] == runtime
+    image = rendered["defaults"]["Resources"]["InferenceFunction"]["Properties"]
+    lite = rendered["litert"]["Resources"]["LiteInferenceFunction"]["Properties"]
+    assert (lite["Runtime"], lite["Handler"]) == ("python3.12", "handler.app.handler")
+    assert set(lite["Code"]) == {"S3Bucket", "S3Key"} and "ImageUri" in image["Code"]
+    shared = ("MemorySize", "Timeout", "Architectures", "ReservedConcurrentExecutions",
+              "LoggingConfig")
+    assert {key: lite[key] for key in shared} == {key: image[key] for key in shared}
+    lite_env, image_env = dict(lite["Environment"]["Variables"]), dict(
+        image["Environment"]["Variables"])
+    assert (lite_env.pop("MODEL_RUNTIME"), image_env.pop("MODEL_RUNTIME")) == ("litert", "tensorflow")
+    assert (lite_env.pop("MODEL_S3_URI"), image_env.pop("MODEL_S3_URI")) == (
+        "s3://my-bucket/models/catsordogs/", "")
+    assert lite_env == image_env
+    # The S3 read policy exists, and is attached, only with a model URI.
+    role = rendered["litert"]["Resources"]["LiteInferenceFunctionRole"]["Properties"]
+    assert {"Ref": "ModelReadPolicy"} in role["ManagedPolicyArns"]
+    assert "ModelReadPolicy" not in rendered["defaults"]["Resources"]
+    assert "ModelReadPolicy" not in json.dumps(rendered["defaults"]["Resources"])
 
 
 def test_routes_carry_every_method_the_app_serves_and_no_preflight(
@@ -302,7 +413,8 @@ def test_throttling_cors_and_reserved_concurrency_follow_their_parameters(
 def test_deployments_shift_gradually_and_roll_back_on_alarms(
     rendered: dict[str, dict[str, Any]],
 ) -> None:
-    for render, config in [("defaults", "Canary10Percent5Minutes"), ("public", "AllAtOnce")]:
+    for render, config in [("defaults", "Canary10Percent5Minutes"), ("public", "AllAtOnce"),
+                           ("litert", "Canary10Percent5Minutes")]:
         cfn = rendered[render]
         (group,) = _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()
         props = group["Properties"]
@@ -314,14 +426,19 @@ def test_deployments_shift_gradually_and_roll_back_on_alarms(
         update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
         assert update["DeploymentGroupName"]
         assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHook"}
+    for runtime, (function, _) in FUNCTIONS.items():
+        render = "litert" if runtime == "LiteRT" else "defaults"
+        resources = rendered[render]["Resources"]
+        (group_id,) = _of_type(rendered[render], "AWS::CodeDeploy::DeploymentGroup")
+        assert group_id == f"{function}DeploymentGroup"  # the deployed function's only
+        for alarm in (resources["AliasErrorsAlarm"], resources["AliasLatencyAlarm"]):
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Properties"]["Dimensions"]}
+            assert dimensions == {
+                "FunctionName": {"Ref": function},
+                "Resource": {"Fn::Sub": f"${{{function}}}:live"},
+            }
     resources = rendered["defaults"]["Resources"]
     errors, latency = resources["AliasErrorsAlarm"], resources["AliasLatencyAlarm"]
-    for alarm in (errors, latency):
-        dimensions = {d["Name"]: d["Value"] for d in alarm["Properties"]["Dimensions"]}
-        assert dimensions == {
-            "FunctionName": {"Ref": "InferenceFunction"},
-            "Resource": {"Fn::Sub": "${InferenceFunction}:live"},
-        }
     assert errors["Properties"]["MetricName"] == "Errors"
     assert errors["Properties"]["Threshold"] == "1"
     assert latency["Properties"]["MetricName"] == "Duration"
@@ -533,12 +650,15 @@ def test_pre_traffic_hook_fails_a_version_that_does_not(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("render", "function"), [("defaults", "InferenceFunction"),
+                                                  ("litert", "LiteInferenceFunction")])
 def test_pre_traffic_hook_is_invocable_by_codedeploy_and_least_privileged(
-    rendered: dict[str, dict[str, Any]],
+    rendered: dict[str, dict[str, Any]], render: str, function: str
 ) -> None:
-    cfn = rendered["defaults"]
+    cfn = rendered[render]
     resources = cfn["Resources"]
     (version_id,) = _of_type(cfn, "AWS::Lambda::Version")
+    assert version_id.startswith(f"{function}Version")
     hook = resources["PreTrafficHook"]["Properties"]
     # SAM's CodeDeploy role (AWSCodeDeployRoleForLambda) may invoke only CodeDeployHook_* names.
     assert hook["FunctionName"] == {"Fn::Sub": "CodeDeployHook_${AWS::StackName}"}
@@ -552,22 +672,23 @@ def test_pre_traffic_hook_is_invocable_by_codedeploy_and_least_privileged(
                for st in policy["PolicyDocument"]["Statement"]}
     assert granted == {
         '"lambda:InvokeFunction"': {"Ref": version_id},  # the version under test only
-        '"codedeploy:PutLifecycleEventHookExecutionStatus"': {"Fn::Sub": (
+        '"codedeploy:PutLifecycleEventHookExecutionStatus"': {"Fn::Sub": [
             "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:"
-            "${ServerlessDeploymentApplication}/${InferenceFunctionDeploymentGroup}"
-        )},
+            "${ServerlessDeploymentApplication}/${DeploymentGroup}",
+            {"DeploymentGroup": {"Ref": f"{function}DeploymentGroup"}},
+        ]},
         '["logs:CreateLogStream", "logs:PutLogEvents"]': {
             "Fn::GetAtt": ["PreTrafficHookLogGroup", "Arn"]
         },
     }
-    assert {"ServerlessDeploymentApplication", "InferenceFunctionDeploymentGroup"} <= set(resources)
+    assert {"ServerlessDeploymentApplication", f"{function}DeploymentGroup"} <= set(resources)
     assert hook["Timeout"] > 2 * 40  # two invocations at the code's read timeout, then the report
 
 
 def test_logs_have_retention(template: dict[str, Any]) -> None:
     groups = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
     assert groups and all(g["Properties"]["RetentionInDays"] for g in groups.values())
-    logging = template["Resources"]["InferenceFunction"]["Properties"]["LoggingConfig"]
+    logging = template["Globals"]["Function"]["LoggingConfig"]  # both functions'
     assert logging["LogGroup"]["Ref"] in groups
 
 
@@ -581,6 +702,14 @@ def test_samconfig_defaults() -> None:
     assert config["build"]["parameters"]["use_buildkit"] is True  # the Dockerfile's stage choice
 
 
+def _overrides(config: dict[str, Any], section: str) -> dict[str, str]:
+    """A samconfig section's parameter_overrides as {name: value}."""
+    text = config[section]["parameters"]["parameter_overrides"]
+    overrides = dict(re.findall(r'(\w+)="([^"]*)"', text))
+    assert len(overrides) == text.count("="), text
+    return overrides
+
+
 def test_samconfig_parameter_overrides_repeat_the_template_defaults() -> None:
     """A command-line --parameter-overrides replaces samconfig's list instead of merging, so the
     list may only restate template.yaml's defaults (which carry the reasons); the build gets the
@@ -589,11 +718,28 @@ def test_samconfig_parameter_overrides_repeat_the_template_defaults() -> None:
     parameters = load_template()["Parameters"]
     overrides = {}
     for section in ("build", "deploy"):
-        text = config[section]["parameters"]["parameter_overrides"]
-        overrides[section] = dict(re.findall(r'(\w+)="([^"]*)"', text))
-        assert len(overrides[section]) == text.count("="), text
+        overrides[section] = _overrides(config, section)
         assert {name: str(parameters[name]["Default"]) for name in overrides[section]} == (
             overrides[section]
         )
     assert overrides["build"]["Architecture"] == overrides["deploy"]["Architecture"]
     assert {"ApiAuth", "ReservedConcurrency", "DeploymentType"} <= overrides["deploy"].keys()
+
+
+def test_samconfig_litert_environment_builds_and_deploys_the_zip_only() -> None:
+    """`--config-env litert` is the default environment with ModelRuntime=LiteRT, building only
+    the zip (no Docker) while the default builds only the image, in a stack of its own."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    default, litert = config["default"], config["litert"]
+    assert default["build"]["parameters"]["exclude"] == ["LiteInferenceFunction"]
+    assert litert["build"]["parameters"]["exclude"] == ["InferenceFunction"]
+    for section in ("build", "deploy"):
+        assert _overrides(litert, section) == {**_overrides(default, section),
+                                               "ModelRuntime": "LiteRT"}
+    deploy = {k: v for k, v in litert["deploy"]["parameters"].items() if k != "parameter_overrides"}
+    assert deploy == {k: v for k, v in default["deploy"]["parameters"].items()
+                      if k != "parameter_overrides"}
+    assert litert["package"] == default["package"] and litert["validate"] == default["validate"]
+    assert litert["logs"]["parameters"] == {"name": "LiteInferenceFunction", "tail": True}
+    stacks = {env["global"]["parameters"]["stack_name"] for env in (default, litert)}
+    assert len(stacks) == 2 and all(len(name) <= 49 for name in stacks)  # CodeDeployHook_<name>

@@ -51,7 +51,7 @@ def test_trainer_writes_a_checkpoint_with_adam_slots_and_its_config(seed_build: 
 def test_frozen_seed_model_is_stripped_and_classifies_new_stripes(
     seed_build: Path, seed_model_dir: Path
 ) -> None:
-    from freeze.verify import run_graph
+    from freeze.verify import run_frozen
 
     manifest = load_manifest(seed_model_dir)
     checkpoint_bytes = sum(f.stat().st_size for f in (seed_build / "checkpoint").glob("model.*"))
@@ -65,7 +65,7 @@ def test_frozen_seed_model_is_stripped_and_classifies_new_stripes(
         np.asarray(stripes.stripes(rng, LABELS[t], 128), dtype=np.float32) / 255 for t in truth
     ])
     graph = (seed_model_dir / "model.pb").read_bytes()
-    probabilities = run_graph(graph, manifest.input, manifest.output, batch)
+    probabilities = run_frozen(graph, manifest, batch)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert np.mean(probabilities.argmax(axis=1) == truth) >= 0.8
 

@@ -55,7 +55,11 @@ class ModelInfo(BaseModel):
     input: TensorSpec
     output: TensorSpec
     preprocessing: Preprocessing
-    tensorflow_version: str
+    tensorflow_version: str = Field(description="The TensorFlow that froze the model.")
+    runtime: Literal["tensorflow", "litert"] = Field(
+        description="What runs it here (MODEL_RUNTIME): a TensorFlow session over model.pb, or "
+        "a LiteRT interpreter over model.tflite converted from the same graph."
+    )
     limits: Limits
 
 
@@ -106,7 +110,7 @@ async def model_info(model: ServedModel) -> ModelInfo:
     return ModelInfo(
         name=m.name, version=m.version, labels=m.labels, decoding=m.decoding, input=m.input,
         output=m.output, preprocessing=m.preprocessing, tensorflow_version=m.tensorflow_version,
-        limits=Limits(**asdict(model.limits.for_input(m.input.shape))),
+        runtime=model.runtime.name, limits=Limits(**asdict(model.limits.for_input(m.input.shape))),
     )
 
 

@@ -155,7 +155,7 @@ PINS = {"/versions/{version}": _version}
 async def model_metadata(model: NamedModel) -> ModelMetadata:
     m = model.manifest
     return ModelMetadata(
-        name=m.name, versions=[m.version], platform="tensorflow_graphdef",
+        name=m.name, versions=[m.version], platform=model.runtime.platform,
         inputs=[_metadata_tensor(m.input)], outputs=[_metadata_tensor(m.output)],
     )
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from handler.manifest import Manifest, ModelBundleError
+from handler.runtime import TENSORFLOW, check_output_shape, zero_row
 
 
 def session_config() -> tf.compat.v1.ConfigProto:
@@ -25,6 +26,9 @@ def session_config() -> tf.compat.v1.ConfigProto:
 
 class TensorFlowRuntime:
     """The frozen graph behind `ModelRuntime`; thread-safe (`Session.run` is)."""
+
+    name = TENSORFLOW
+    platform = "tensorflow_graphdef"
 
     def __init__(self, graph_bytes: bytes, manifest: Manifest) -> None:
         self.manifest = manifest
@@ -54,16 +58,10 @@ class TensorFlowRuntime:
 
     def warm_up(self) -> None:
         """One run on a zero batch: pays the first-run costs during INIT, not in a request."""
-        shape = [1 if d is None else d for d in self.manifest.input.shape]
         try:
-            out = self.predict(np.zeros(shape, self.manifest.input.dtype))
+            out = self.predict(zero_row(self.manifest))
         except tf.errors.OpError as exc:
             raise ModelBundleError(
                 f"warm-up run of {self.manifest.graph.path} failed: {exc.message}"
             ) from None
-        expected = [1 if d is None else d for d in self.manifest.output.shape]
-        if list(out.shape) != expected:
-            raise ModelBundleError(
-                f"{self.manifest.graph.path} returned shape {list(out.shape)}, "
-                f"manifest says {expected}"
-            )
+        check_output_shape(self, self.manifest.graph, out)

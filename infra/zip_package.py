@@ -1,0 +1,149 @@
+"""Stage the LiteRT zip function (template.yaml's LiteInferenceFunction) as Lambda's /var/task.
+
+    python -m infra.zip_package ARTIFACTS_DIR [--arch x86_64|arm64] [--model-dir model]
+
+`sam build` runs it through the Makefile target build-LiteInferenceFunction (the function's
+`BuildMethod: makefile`) and zips what it leaves in ARTIFACTS_DIR:
+
+- handler/: the function's code and upload page (no __pycache__);
+- model/model.json and the one file LiteRT runs (the manifest's `tflite` entry), written from
+  bytes checked against the manifest's sha256: a stale or corrupt bundle fails the build, not the
+  cold start. model.pb stays out (LiteRT never reads it);
+- requirements-litert-<arch>.lock installed for Lambda's python3.12 on `arch` (wheels only,
+  hashes required: infra/image_deps.py), with no TensorFlow in it;
+- every module compiled to a hash-based .pyc that Python uses without looking at the source's
+  mtime. pip's own .pyc files are timestamp-based, and SAM zips every file dated 1980-01-01, so on
+  Lambda they would all be stale: Python would compile every module again at each cold start (it
+  cannot write to /var/task), which takes the import of the handler from ~0.36 s to ~0.95 s here.
+
+It refuses a tree holding TensorFlow or Keras (the zip exists to run without them) and one over
+Lambda's 250 MB unzipped limit, and prints the size either way. SAM does not tell make the
+function's architecture (its make workflow exports ARTIFACTS_DIR only): the Makefile passes
+ARCHITECTURE, which must match the template's Architecture parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import py_compile
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from handler.manifest import MANIFEST_NAME, ModelBundleError, load_manifest, read_verified
+from infra.image_deps import (
+    ARCHES, DEFAULT_ARCH, LITERT_REQUIREMENTS, PYTHON_VERSION, pip_command, tree_size,
+)
+from infra.lambda_runtime import ROOT
+
+#: Lambda's limit on a function's unzipped code (layers included): 250 MiB.
+UNZIPPED_LIMIT_BYTES = 262_144_000
+#: Distributions the zip must not hold: TensorFlow (either wheel) and Keras, by their names.
+FORBIDDEN = frozenset({"tensorflow", "tensorflow-cpu", "tf-keras", "keras"})
+#: The same, as the import packages they install.
+FORBIDDEN_PACKAGES = frozenset({"tensorflow", "tf_keras", "keras"})
+HANDLER = ROOT / "handler"
+MODEL_DIR = ROOT / "model"
+
+
+class PackageError(Exception):
+    """The function cannot be staged; the message says what to do."""
+
+
+def stage_handler(dest: Path) -> None:
+    """handler/ as Lambda imports it (`handler.app.handler`), without compiled leftovers."""
+    shutil.copytree(HANDLER, dest / "handler", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def stage_model(model_dir: Path, dest: Path) -> list[str]:
+    """model.json and its .tflite into dest/model (MODEL_DIR=/var/task/model); their names."""
+    if not (model_dir / MANIFEST_NAME).is_file():
+        raise PackageError(f"no {MANIFEST_NAME} in {model_dir}: run `make model`")
+    try:
+        manifest = load_manifest(model_dir)
+        if manifest.tflite is None:
+            raise ModelBundleError(f"{model_dir / MANIFEST_NAME} names no model.tflite")
+        model = read_verified(model_dir, manifest.tflite)
+    except ModelBundleError as exc:
+        raise PackageError(f"{exc} (run `make model`: it freezes with --tflite)") from exc
+    (dest / "model").mkdir(parents=True)
+    shutil.copy2(model_dir / MANIFEST_NAME, dest / "model" / MANIFEST_NAME)
+    (dest / "model" / manifest.tflite.path).write_bytes(model)
+    return [MANIFEST_NAME, manifest.tflite.path]
+
+
+def install_requirements(dest: Path, arch: str) -> None:
+    """The arch's LiteRT lock, installed for Lambda (not this machine) into dest."""
+    lock = ARCHES[arch].lock_of(LITERT_REQUIREMENTS)
+    if not lock.is_file():
+        raise PackageError(f"{lock.name} is missing: run `make lock`")
+    command = [*pip_command(dest, lock, dry_run=False, arch=arch), "--no-compile"]
+    if subprocess.run(command, check=False).returncode != 0:
+        raise PackageError(f"pip could not install {lock.name} for Lambda {arch} (see above)")
+
+
+def compile_tree(tree: Path) -> None:
+    """Every module's .pyc, checked against nothing: the tree is built once and never edited."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if running != PYTHON_VERSION:
+        raise PackageError(f"run with Python {PYTHON_VERSION} (Lambda's), not {running}: "
+                           ".pyc files only load on the version that wrote them")
+    if not compileall.compile_dir(tree, quiet=1, workers=0,
+                                  invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH):
+        raise PackageError(f"some modules under {tree} do not compile (see above)")
+
+
+def forbidden_in(tree: Path) -> list[str]:
+    """TensorFlow or Keras in `tree`: their distributions (.dist-info) or import packages."""
+    found = {
+        name for info in tree.glob("*.dist-info")
+        if (name := canonicalize_name(info.name.split("-", 1)[0])) in FORBIDDEN
+    }
+    found |= {f"{name}/" for name in FORBIDDEN_PACKAGES if (tree / name).exists()}
+    return sorted(found)
+
+
+def check_tree(tree: Path, limit: int = UNZIPPED_LIMIT_BYTES) -> int:
+    """The tree's unzipped size in bytes, if it holds no TensorFlow and fits under `limit`."""
+    if forbidden := forbidden_in(tree):
+        raise PackageError(f"{', '.join(forbidden)} in {tree}: the LiteRT zip must not hold them")
+    size = tree_size(tree)
+    print(f"unzipped size: {size:,} bytes ({size / 2**20:.1f} MiB) of Lambda's "
+          f"{limit:,} ({limit / 2**20:.0f} MiB) limit, {size / limit:.0%}")
+    if size > limit:
+        raise PackageError(f"{tree} is {size:,} bytes unzipped, over Lambda's limit of {limit:,}")
+    return size
+
+
+def package(dest: Path, arch: str = DEFAULT_ARCH, model_dir: Path = MODEL_DIR) -> int:
+    """Stage the whole function into the empty folder `dest`; its unzipped size in bytes."""
+    if dest.exists() and any(dest.iterdir()):
+        raise PackageError(f"{dest} is not empty: stage into a fresh folder (sam build gives one)")
+    dest.mkdir(parents=True, exist_ok=True)
+    stage_model(model_dir, dest)  # first: a missing model fails before any download
+    stage_handler(dest)
+    install_requirements(dest, arch)
+    compile_tree(dest)
+    return check_tree(dest)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dest", type=Path, help="an empty folder: sam build's ARTIFACTS_DIR")
+    parser.add_argument("--arch", choices=sorted(ARCHES), default=DEFAULT_ARCH,
+                        help="the function's Architectures (template parameter Architecture)")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR,
+                        help="the frozen bundle (model.json + model.tflite); default: model/")
+    args = parser.parse_args(argv)
+    try:
+        package(args.dest, args.arch, args.model_dir)
+    except PackageError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
