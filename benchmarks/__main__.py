@@ -4,7 +4,10 @@
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
 Keras file it came from (for the size comparison). Every figure that needs the handler comes from
-fresh processes of this interpreter with the function's environment (template.yaml + MODEL_DIR).
+fresh processes of this interpreter with the function's environment (template.yaml + MODEL_DIR),
+once per runtime (MODEL_RUNTIME=tensorflow, and =litert if the bundle has a model.tflite), so the
+two runtimes are measured side by side in one run; cold start, warm path and batching alternate
+them.
 Targets are ratios against a floor measured in the same run; nothing here asserts a time.
 --quick uses tiny counts (a smoke test of the code, not a measurement).
 """
@@ -21,14 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cold_start, local_api, report, size
-from benchmarks.common import ROOT, function_env, machine, run_fresh
+from benchmarks import batching, cold_start, local_api, report, size, warm_path
+from benchmarks.common import ROOT, machine, run_child, runtime_envs
 
 SECTIONS = ("cold_start", "warm_path", "local_api", "batching", "memory", "size")
 #: (full, --quick) counts.
 COUNTS = {
     "cold_rounds": (7, 1),
     "warm_calls": (300, 10),
+    "processes_per_runtime": (3, 1),
     "api_requests": (300, 8),
     "api_seconds": (20.0, 5.0),
     "batch_repeats": (15, 1),
@@ -38,8 +42,11 @@ COUNTS = {
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     pick = {key: value[1 if args.quick else 0] for key, value in COUNTS.items()}
-    env = function_env(args.model_dir)
-    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "counts": pick}
+    envs, skipped = runtime_envs(args.model_dir)
+    if skipped:
+        print(f"[bench] {skipped}", file=sys.stderr, flush=True)
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "counts": pick,
+                               "runtimes": list(envs), "skipped": skipped}
     started = time.perf_counter()
 
     def section(name: str, measure: Any) -> None:
@@ -49,18 +56,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[name] = measure()
             print(f"[bench] {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
-    def fresh(module: str, **params: Any) -> dict[str, Any]:
-        return run_fresh(module, [json.dumps(params)], env)
+    def each_runtime(measure: Any) -> dict[str, Any]:
+        return {runtime: measure(env) for runtime, env in envs.items()}
 
-    section("cold_start", lambda: cold_start.measure(env, pick["cold_rounds"]))
-    section("warm_path", lambda: fresh("benchmarks.warm_path", calls=pick["warm_calls"]))
-    section("local_api", lambda: local_api.measure(
-        env, [1, 2, 8], pick["api_requests"], pick["api_seconds"]))
-    section("batching", lambda: fresh(
-        "benchmarks.batching", sizes=[1, 8, 32], repeats=pick["batch_repeats"]))
-    section("memory", lambda: fresh("benchmarks.memory", invocations=pick["memory_invocations"]))
-    section("size", lambda: size.measure(args.demo_dir, args.model_dir, args.install_size))
+    section("cold_start", lambda: cold_start.measure(envs, pick["cold_rounds"]))
+    section("warm_path", lambda: warm_path.measure_runtimes(
+        envs, pick["warm_calls"], pick["processes_per_runtime"]))
+    section("local_api", lambda: each_runtime(lambda env: local_api.measure(
+        env, [1, 2, 8], pick["api_requests"], pick["api_seconds"])))
+    section("batching", lambda: batching.measure_runtimes(
+        envs, [1, 8, 32], pick["batch_repeats"], pick["processes_per_runtime"]))
+    section("memory", lambda: each_runtime(lambda env: run_child(
+        "benchmarks.memory", env, invocations=pick["memory_invocations"])))
+    section("size", lambda: size.measure(
+        args.demo_dir, args.model_dir, args.install_size, list(envs)))
     results["seconds"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results["command"] = " ".join(["python -m benchmarks", shlex.join(sys.argv[1:])]).strip()
     return results
@@ -70,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test")
     parser.add_argument("--install-size", action="store_true",
-                        help="measure `pip install --target -r requirements.txt` (~25 s; cached)")
+                        help="measure `pip install --target -r` each runtime's requirements "
+                             "(~25 s for TensorFlow's; cached)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--model-dir", type=Path,
                         default=Path(os.environ.get("MODEL_DIR") or ROOT / "model"))

@@ -1,14 +1,16 @@
-"""One fresh process of the cold-start benchmark: `import tensorflow` only, or handler + first request.
+"""One fresh process of the cold-start benchmark: a runtime's import alone, or handler + first request.
 
-    python -m benchmarks.cold_probe tf|handler SPAWNED_AT EVENT_FILE RESULT_FILE
+    python -m benchmarks.cold_probe MODULE|handler SPAWNED_AT EVENT_FILE RESULT_FILE
 
+MODULE (e.g. `tensorflow`, `ai_edge_litert.interpreter`) is imported alone: a runtime's floor. In
+`handler` mode, MODEL_RUNTIME (from the environment) picks the runtime, as on Lambda.
 Only the standard library is imported before the timed work, so both modes pay the same
 interpreter start. Times are `time.monotonic()` stamps, a clock shared with the parent (Linux
 CLOCK_MONOTONIC is system-wide), so `SPAWNED_AT` (taken by the parent just before it started
 this process) makes "interpreter start" part of the figure. The handler mode splits the cold start
-without changing it: post-import hooks stamp when `tensorflow` starts and ends importing and
-time `Session()` creation, and `handler.loader.load_model` is wrapped to stamp its start and end;
-its own "model loaded" log line gives read/verify, graph load and warm-up.
+without changing it: `handler.loader.load_model` is wrapped to stamp its start and end, its own
+"model loaded" log line gives read/verify, runtime import, model load and warm-up, and if
+TensorFlow is imported a post-import hook times `Session()` creation (part of the model load).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -27,10 +28,10 @@ stamps: dict[str, float] = {}
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls `before()` and `after(module)` around the first execution of one module."""
+    """Calls `after(module)` after the first execution of one module."""
 
-    def __init__(self, name: str, before: Callable[[], None], after: Callable[[ModuleType], None]):
-        self.name, self.before, self.after = name, before, after
+    def __init__(self, name: str, after: Callable[[ModuleType], None]):
+        self.name, self.after = name, after
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != self.name:
@@ -39,24 +40,18 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
-        exec_module, before, after = spec.loader.exec_module, self.before, self.after
+        exec_module, after = spec.loader.exec_module, self.after
 
-        def timed_exec(module: ModuleType) -> None:
-            before()
+        def exec_then_after(module: ModuleType) -> None:
             exec_module(module)
             after(module)
 
-        spec.loader.exec_module = timed_exec  # type: ignore[method-assign]
+        spec.loader.exec_module = exec_then_after  # type: ignore[method-assign]
         return spec
-
-
-def _stamp(name: str) -> Callable[..., None]:
-    return lambda *_: stamps.__setitem__(name, time.monotonic())
 
 
 def _time_sessions(tf: ModuleType) -> None:
     """Wrap `tf.compat.v1.Session` so the time spent creating sessions is recorded."""
-    _stamp("tensorflow_end")()
     base = tf.compat.v1.Session
 
     class TimedSession(base):  # type: ignore[misc, valid-type]
@@ -69,7 +64,7 @@ def _time_sessions(tf: ModuleType) -> None:
 
 
 def _handler_cold_start(event: dict[str, Any]) -> dict[str, Any]:
-    sys.meta_path.insert(0, _AfterImport("tensorflow", _stamp("tensorflow_start"), _time_sessions))
+    sys.meta_path.insert(0, _AfterImport("tensorflow", _time_sessions))
     import handler.loader
 
     stamps["own_imports_end"] = time.monotonic()
@@ -92,7 +87,8 @@ def _handler_cold_start(event: dict[str, Any]) -> dict[str, Any]:
     )
     response = lambda_handler(event, context)
     stamps["first_response"] = time.monotonic()
-    return {"status": response.get("statusCode"), "body": response.get("body", "")[:2000]}
+    return {"status": response.get("statusCode"), "body": response.get("body", "")[:2000],
+            "tensorflow_imported": "tensorflow" in sys.modules}
 
 
 def main() -> None:
@@ -101,22 +97,29 @@ def main() -> None:
     with open(event_file, encoding="utf-8") as f:
         event = json.load(f)
     stamps["start"] = time.monotonic()
-    if mode == "tf":
-        import tensorflow  # noqa: F401
-
-        stamps["tensorflow_end"] = time.monotonic()
-        outcome: dict[str, Any] = {}
-    else:
+    if mode == "handler":
         outcome = _handler_cold_start(event)
+    else:
+        importlib.import_module(mode)
+        stamps["imported"] = time.monotonic()
+        outcome = {}
     result = {
         "mode": mode,
         "spawned_at": float(spawned_at),
         "stamps": stamps,
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kb": _peak_rss_kb(),
         **outcome,
     }
     with open(result_file, "w", encoding="utf-8") as f:
         json.dump(result, f)
+
+
+def _peak_rss_kb() -> int:
+    """VmHWM, as infra.lambda_runtime.peak_rss_kb reads it (not ru_maxrss, which keeps the
+    spawning process's peak across exec); read here because the probe imports nothing of the
+    project's beyond what it measures."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("VmHWM:")))
 
 
 if __name__ == "__main__":

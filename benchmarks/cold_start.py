@@ -1,8 +1,11 @@
-"""Cold start: fresh handler processes (import + first request) against fresh `import tensorflow`.
+"""Cold start: fresh handler processes (import + first request) for each runtime, against a fresh
+import of that runtime alone (its floor).
 
-Rounds are interleaved (tf, handler, tf, handler, ...) after one unmeasured pair that warms the
-page cache, so drift on a shared machine hits both sides alike; figures are medians over rounds.
-The handler's first request is a real JPEG through `POST /predict` (HTTP API v2 event).
+Rounds are interleaved (TensorFlow's floor and handler, then LiteRT's; the other way round in the
+next round) after one unmeasured round that warms the page cache, so drift on a shared machine
+hits every figure alike; figures are medians over rounds, and the LiteRT / TensorFlow ratio is
+also taken per round (paired). The handler's first request is a real JPEG through
+`POST /predict` (HTTP API v2 event).
 """
 
 from __future__ import annotations
@@ -16,26 +19,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, PHOTO_LABEL, jpeg_event, photo_bytes
+from benchmarks.common import ROOT, PHOTO_LABEL, alternating, jpeg_event, photo_bytes
+from handler.runtime import LITERT, TENSORFLOW
 
+#: What each runtime's function imports to run its model: the floor of its cold start.
+RUNTIME_MODULES = {TENSORFLOW: "tensorflow", LITERT: "ai_edge_litert.interpreter"}
 #: Breakdown rows of the handler's cold start, in the order they happen.
 PHASES = (
     ("interpreter_start", "Python start"),
     ("handler_imports", "handler's own imports (FastAPI, pydantic, Powertools, Pillow, Mangum)"),
-    ("read_verify", "model read + sha256 check"),
-    ("import_tensorflow", "import tensorflow"),
-    ("graph_parse_import", "graph parse + import_graph_def"),
-    ("session_create", "Session creation"),
+    ("read_verify", "model read + sha256 check (+ op allowlist for a graph)"),
+    ("import_runtime", "import the runtime (tensorflow / ai_edge_litert)"),
+    ("load_model", "model load (graph parse + import_graph_def / Interpreter + allocate)"),
+    ("session_create", "Session creation (TensorFlow only)"),
     ("warm_up", "warm-up run"),
     ("loader_other", "loader bookkeeping (logging)"),
     ("app_setup", "FastAPI app + Mangum adapter"),
     ("first_request", "first request (POST /predict, JPEG)"),
 )
+#: Phases the model loader's log line times (the rest of its time is bookkeeping).
+_LOADER_PHASES = ("read_verify", "import_runtime", "load_model", "session_create", "warm_up")
 
 
 def _probe(mode: str, event_file: Path, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     """One fresh process; its result plus the "model loaded" log line (handler mode)."""
-    result_file = tmp / f"{mode}.json"
+    result_file = tmp / "probe.json"
     spawned_at = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.cold_probe", mode, repr(spawned_at), str(event_file),
@@ -51,39 +59,41 @@ def _probe(mode: str, event_file: Path, env: dict[str, str], tmp: Path) -> dict[
     return result
 
 
-def _tf_figures(r: dict[str, Any]) -> dict[str, float]:
+def _floor_figures(r: dict[str, Any]) -> dict[str, float]:
     s = r["stamps"]
     return {
-        "total": s["tensorflow_end"] - r["spawned_at"],
+        "total": s["imported"] - r["spawned_at"],
         "interpreter_start": s["start"] - r["spawned_at"],
-        "import_tensorflow": s["tensorflow_end"] - s["start"],
+        "import": s["imported"] - s["start"],
         "peak_rss_mb": r["peak_rss_kb"] / 1024,
     }
 
 
-def _handler_figures(r: dict[str, Any]) -> dict[str, float]:
+def _handler_figures(r: dict[str, Any], runtime: str) -> dict[str, float]:
     s, log = r["stamps"], r.get("loader")
     if r.get("status") != 200 or f'"label":"{PHOTO_LABEL}"' not in r.get("body", "").replace(" ", ""):
         raise RuntimeError(f"first request failed: {r.get('status')} {r.get('body', '')[:300]}")
     if log is None:
         raise RuntimeError("the handler logged no 'model loaded' line with its timings")
-    tf_import = s["tensorflow_end"] - s["tensorflow_start"]
-    session = s.get("session_s", 0.0)
+    if log.get("runtime") != runtime:
+        raise RuntimeError(f"the handler loaded runtime {log.get('runtime')!r}, not {runtime!r}")
+    if runtime != TENSORFLOW and r["tensorflow_imported"]:
+        raise RuntimeError(f"the {runtime} cold start imported tensorflow")
     parts = {
         "interpreter_start": s["start"] - r["spawned_at"],
         "handler_imports": s["load_model_start"] - s["start"],
         "read_verify": log["read_verify_ms"] / 1e3,
-        "import_tensorflow": tf_import,
-        "graph_parse_import": log["load_graph_ms"] / 1e3 - session,
-        "session_create": session,
+        "import_runtime": log["import_runtime_ms"] / 1e3,
+        "load_model": log["load_model_ms"] / 1e3,
         "warm_up": log["warm_up_ms"] / 1e3,
         "app_setup": s["import_end"] - s["load_model_end"],
         "first_request": s["first_response"] - s["import_end"],
     }
-    in_loader = s["load_model_end"] - s["load_model_start"]
-    parts["loader_other"] = in_loader - sum(
-        parts[k] for k in ("read_verify", "import_tensorflow", "graph_parse_import",
-                           "session_create", "warm_up")
+    if "session_s" in s:  # TensorFlow: Session() is part of the model load
+        parts["session_create"] = s["session_s"]
+        parts["load_model"] -= s["session_s"]
+    parts["loader_other"] = s["load_model_end"] - s["load_model_start"] - sum(
+        parts.get(k, 0.0) for k in _LOADER_PHASES
     )
     return {
         "total": s["first_response"] - r["spawned_at"],
@@ -97,30 +107,55 @@ def _medians(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(row[key] for row in rows), 4) for key in rows[0]}
 
 
-def measure(env: dict[str, str], rounds: int) -> dict[str, Any]:
-    """Interleaved fresh-process rounds; medians, ratio and the handler's breakdown."""
-    tf_rows: list[dict[str, float]] = []
-    handler_rows: list[dict[str, float]] = []
+def measure(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, Any]:
+    """Interleaved fresh-process rounds for each runtime of `envs` (MODEL_RUNTIME -> environment):
+    medians, ratios and each handler's breakdown."""
+    floors: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
+    handlers: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp_name:
         tmp = Path(tmp_name)
         event_file = tmp / "event.json"
         event_file.write_text(json.dumps(jpeg_event(photo_bytes())), "utf-8")
-        for round_ in range(rounds + 1):  # round 0 warms the page cache and is not counted
-            tf = _tf_figures(_probe("tf", event_file, env, tmp))
-            handler = _handler_figures(_probe("handler", event_file, env, tmp))
+        # round 0 warms the page cache and is not counted
+        for round_, runtime in alternating(rounds + 1, list(envs)):
+            env = envs[runtime]
+            floor_row = _floor_figures(_probe(RUNTIME_MODULES[runtime], event_file, env, tmp))
+            handler_row = _handler_figures(_probe("handler", event_file, env, tmp), runtime)
             if round_:
-                tf_rows.append(tf)
-                handler_rows.append(handler)
-    tf_median, handler_median = _medians(tf_rows), _medians(handler_rows)
-    return {
+                floors[runtime].append(floor_row)
+                handlers[runtime].append(handler_row)
+    floor = {runtime: _medians(rows) for runtime, rows in floors.items()}
+    handler = {runtime: _medians(rows) for runtime, rows in handlers.items()}
+    result: dict[str, Any] = {
         "rounds": rounds,
-        "tf_only": tf_median,
-        "handler": handler_median,
-        "ratio": round(handler_median["total"] / tf_median["total"], 3),
-        "ratio_per_round_median": round(
-            statistics.median(h["total"] / t["total"] for h, t in zip(handler_rows, tf_rows, strict=True)), 3
-        ),
-        "tf_only_totals_s": [round(r["total"], 3) for r in tf_rows],
-        "handler_totals_s": [round(r["total"], 3) for r in handler_rows],
+        "floor_modules": {runtime: RUNTIME_MODULES[runtime] for runtime in envs},
+        "floor": floor,
+        "handler": handler,
+        "handler_totals_s": {runtime: [round(r["total"], 3) for r in rows]
+                             for runtime, rows in handlers.items()},
+        "ratio_to_floor": {runtime: _ratio(handler[runtime], floor[runtime], "total")
+                           for runtime in envs},
+        "ratio_to_floor_per_round_median": {
+            runtime: _paired_ratio(handlers[runtime], floors[runtime]) for runtime in envs
+        },
         "target_ratio": 1.25,
     }
+    if LITERT in envs:
+        lite, tf = handler[LITERT], handler[TENSORFLOW]
+        result["litert_vs_tensorflow"] = {
+            "total": _ratio(lite, tf, "total"),
+            "total_per_round_median": _paired_ratio(handlers[LITERT], handlers[TENSORFLOW]),
+            "init": _ratio(lite, tf, "init"),
+            "peak_rss_mb": _ratio(lite, tf, "peak_rss_mb"),
+        }
+    return result
+
+
+def _ratio(a: dict[str, float], b: dict[str, float], key: str) -> float:
+    return round(a[key] / b[key], 3)
+
+
+def _paired_ratio(rows: list[dict[str, float]], against: list[dict[str, float]]) -> float:
+    """Median over rounds of one total over the other, both measured in that round."""
+    return round(statistics.median(
+        a["total"] / b["total"] for a, b in zip(rows, against, strict=True)), 3)

@@ -10,11 +10,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from urllib3 import encode_multipart_formdata
+
+from handler.manifest import load_manifest
+from handler.runtime import LITERT, TENSORFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -28,6 +31,27 @@ def function_env(model_dir: Path) -> dict[str, str]:
     from infra.lambda_runtime import function_config, lambda_environment
 
     return {**lambda_environment(function_config()), **os.environ, "MODEL_DIR": str(model_dir)}
+
+
+def runtime_envs(model_dir: Path) -> tuple[dict[str, dict[str, str]], str | None]:
+    """`function_env` for each runtime the bundle can be served by (MODEL_RUNTIME set), and why
+    LiteRT is left out if it is: TensorFlow serves any bundle, LiteRT only one whose manifest
+    names a model.tflite."""
+    env = function_env(model_dir)
+    envs = {TENSORFLOW: {**env, "MODEL_RUNTIME": TENSORFLOW}}
+    if load_manifest(model_dir).tflite is None:
+        return envs, (f"{model_dir / 'model.json'} names no model.tflite, so LiteRT is not "
+                      "measured: freeze with --tflite (make model does)")
+    return {**envs, LITERT: {**env, "MODEL_RUNTIME": LITERT}}, None
+
+
+def alternating[T](rounds: int, items: Sequence[T]) -> Iterator[tuple[int, T]]:
+    """(round, item) for every item in every round, in reverse order on odd rounds (A B, B A,
+    ...), so a noisy machine's drift and any order effect (page cache, CPU boost) hit every item
+    alike."""
+    for round_ in range(rounds):
+        for item in items[::-1] if round_ % 2 else items:
+            yield round_, item
 
 
 def run_fresh(module: str, args: Sequence[str], env: dict[str, str], timeout: float = 900) -> dict:
@@ -47,6 +71,26 @@ def run_fresh(module: str, args: Sequence[str], env: dict[str, str], timeout: fl
         return json.loads(result.read_text("utf-8"))
 
 
+def run_child(module: str, env: dict[str, str], **params: Any) -> dict[str, Any]:
+    """`run_fresh` of a `child_main` module with keyword `params`; fails unless the child served
+    the runtime `env` asks for (a child reports its `runtime`)."""
+    result = run_fresh(module, [json.dumps(params)], env)
+    if result.get("runtime") != env["MODEL_RUNTIME"]:
+        raise RuntimeError(f"{module} ran {result.get('runtime')!r}, not MODEL_RUNTIME="
+                           f"{env['MODEL_RUNTIME']}")
+    return result
+
+
+def alternate_children(module: str, envs: dict[str, dict[str, str]], processes: int,
+                       **params: Any) -> dict[str, list[dict[str, Any]]]:
+    """`processes` `run_child` runs of `module` per runtime of `envs`, the runtimes alternating
+    (`alternating`): one process serves one runtime, so this is how their samples interleave."""
+    runs: dict[str, list[dict[str, Any]]] = {runtime: [] for runtime in envs}
+    for _, runtime in alternating(processes, list(envs)):
+        runs[runtime].append(run_child(module, envs[runtime], **params))
+    return runs
+
+
 def child_main(measure: Callable[..., dict[str, Any]]) -> None:
     """Entry point of a fresh benchmark process: `python -m M JSON_PARAMS RESULT_FILE`."""
     params, result_file = json.loads(sys.argv[1]), sys.argv[2]
@@ -57,12 +101,6 @@ def rss_kb() -> int:
     """Current resident set size of this process (from /proc/self/statm)."""
     with open("/proc/self/statm", encoding="ascii") as f:
         return int(f.read().split()[1]) * PAGE_KB
-
-
-def peak_rss_kb() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
@@ -158,6 +196,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "tensorflow": pkg("tensorflow-cpu") if pkg("tensorflow-cpu") != "-" else pkg("tensorflow"),
+        "ai_edge_litert": pkg("ai-edge-litert"),
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }

@@ -1,7 +1,8 @@
 """Memory: peak RSS after the cold start, and RSS growth over many warm invocations.
 
 The classic leak of a TF1 serving design is a graph that grows per request (ops added in the
-handler): the graph's op count is recorded before and after, beside the RSS curve.
+handler): with TensorFlow, the graph's op count is recorded before and after, beside the RSS
+curve (a LiteRT interpreter has no graph to grow). One process per runtime (MODEL_RUNTIME).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.common import (
-    PHOTO_LABEL, check_prediction, child_main, jpeg_event, lambda_context, peak_rss_kb,
+    PHOTO_LABEL, check_prediction, child_main, jpeg_event, lambda_context,
     photo_bytes, rss_kb,
 )
+from infra.lambda_runtime import peak_rss_kb
 
 
 def measure(invocations: int, samples: int = 10) -> dict[str, Any]:
@@ -19,8 +21,12 @@ def measure(invocations: int, samples: int = 10) -> dict[str, Any]:
 
     event = jpeg_event(photo_bytes())
     check_prediction(handler(event, lambda_context()), PHOTO_LABEL)
-    graph = model.runtime.graph
-    ops_before = len(graph.get_operations())
+    graph = getattr(model.runtime, "graph", None)  # TensorFlow's only
+
+    def ops() -> int | None:
+        return None if graph is None else len(graph.get_operations())
+
+    ops_before = ops()
     rss_cold, peak_cold = rss_kb(), peak_rss_kb()
     every = max(1, invocations // samples)
     curve = []
@@ -28,8 +34,9 @@ def measure(invocations: int, samples: int = 10) -> dict[str, Any]:
         handler(event, lambda_context())
         if i % every == 0:
             curve.append([i, round(rss_kb() / 1024, 1)])
-    rss_after, ops_after = rss_kb(), len(graph.get_operations())
+    rss_after, ops_after = rss_kb(), ops()
     return {
+        "runtime": model.runtime.name,
         "invocations": invocations,
         "peak_rss_after_cold_start_mb": round(peak_cold / 1024, 1),
         "rss_after_cold_start_mb": round(rss_cold / 1024, 1),

@@ -1,12 +1,19 @@
-"""The results as markdown tables (printed, and written to benchmarks/RESULTS.md)."""
+"""The results as markdown tables (printed, and written to benchmarks/RESULTS.md).
+
+Every table has one column (or row group) per runtime measured, TensorFlow first; the first
+table puts the headline figures of both side by side with their LiteRT / TensorFlow ratio.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.cold_start import PHASES
+from handler.runtime import LITERT, TENSORFLOW
 
 FULL_VCPU_MB = 1769
+LABELS = {TENSORFLOW: "TensorFlow", LITERT: "LiteRT"}
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -18,128 +25,223 @@ def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def _cold(c: dict[str, Any]) -> list[str]:
-    h, tf = c["handler"], c["tf_only"]
-    lines = [
-        f"### Cold start ({c['rounds']} interleaved rounds of fresh processes, medians)", "",
-        *_table(["", "seconds", "peak RSS"], [
-            ["`import tensorflow` only (floor)", f"{tf['total']:.2f}", f"{tf['peak_rss_mb']:.0f} MB"],
-            ["handler import + first request", f"{h['total']:.2f}", f"{h['peak_rss_mb']:.0f} MB"],
-            ["of which INIT (import of `handler.app`)", f"{h['init']:.2f}", ""],
-        ]), "",
-        f"Ratio {c['ratio']:.2f}x the floor (median of per-round ratios "
-        f"{c['ratio_per_round_median']:.2f}x); target <= {c['target_ratio']}x: "
-        f"{_verdict(c['ratio'] <= c['target_ratio'])}.", "",
-        *_table(["handler cold start, phase", "ms", "share"], [
-            [label, f"{h[key] * 1e3:.0f}", f"{h[key] / h['total']:.0%}"] for key, label in PHASES
-        ]), "",
-    ]
+def _heads(runtimes: list[str], *columns: str) -> list[str]:
+    """`columns` once per runtime, each headed with the runtime's name."""
+    return [f"{LABELS[r]} {c}".strip() for r in runtimes for c in columns]
+
+
+def _side_by_side(results: dict[str, Any]) -> list[str]:
+    """Headline figures of each runtime, and LiteRT / TensorFlow when both ran."""
+    runtimes = results["runtimes"]
+    both = len(runtimes) == 2
+    rows: list[list[Any]] = []
+
+    def row(label: str, value: Callable[[str], float], fmt: str = "{:.2f}") -> None:
+        values = [value(r) for r in runtimes]
+        ratio = [f"{values[1] / values[0]:.2f}x"] if both else []
+        rows.append([label, *(fmt.format(v) for v in values), *ratio])
+
+    cold, warm = results.get("cold_start"), results.get("warm_path")
+    batching, memory, size = results.get("batching"), results.get("memory"), results.get("size")
+    if cold:
+        row("cold start: fresh process to first answer (s)", lambda r: cold["handler"][r]["total"])
+        row("  of which INIT, import of `handler.app` (s)", lambda r: cold["handler"][r]["init"])
+        row("peak RSS after cold start (MB)", lambda r: cold["handler"][r]["peak_rss_mb"], "{:.0f}")
+    if warm:
+        row("warm `POST /predict` through the handler, p50 (ms)",
+            lambda r: warm[r]["handler"]["p50_ms"])
+        row("warm `POST /predict` through the handler, p99 (ms)",
+            lambda r: warm[r]["handler"]["p99_ms"])
+    if batching and "32" in batching[TENSORFLOW]["sizes"]:
+        row("32 photos in one request, p50 (ms)",
+            lambda r: batching[r]["sizes"]["32"]["request_p50_ms"], "{:.1f}")
+    if memory:
+        n = memory[TENSORFLOW]["invocations"]
+        row(f"peak RSS after {n:,} warm invocations (MB)",
+            lambda r: memory[r]["peak_rss_after_invocations_mb"], "{:.0f}")
+    if size:
+        files = {TENSORFLOW: "frozen_pb_mb", LITERT: "tflite_mb"}
+        row("model file, model.pb / model.tflite (MB)", lambda r: size["model"][files[r]], "{:.1f}")
+        row("requirements installed, this venv (MB)",
+            lambda r: size["installed_here"][r]["total_mb"], "{:,.0f}")
+        if set(size["pip_install_target"]) == set(runtimes):
+            row("`pip install --target -r` the requirements (MB)",
+                lambda r: size["pip_install_target"][r]["total_mb"], "{:,.0f}")
+    header = ["", *(LABELS[r] for r in runtimes), *(["LiteRT / TensorFlow"] if both else [])]
+    lines = ["### TensorFlow vs LiteRT (same bundle, same run)", ""]
+    if results.get("skipped"):
+        lines += [f"LiteRT not measured: {results['skipped']}.", ""]
+    lines += [*_table(header, rows), ""]
+    paired = (cold or {}).get("litert_vs_tensorflow")
+    if paired:
+        lines += [f"Cold start LiteRT / TensorFlow per round (both measured in the same round), "
+                  f"median: {paired['total_per_round_median']:.2f}x.", ""]
     return lines
 
 
-def _warm(w: dict[str, Any]) -> list[str]:
+def _cold(c: dict[str, Any], runtimes: list[str]) -> list[str]:
+    h, floor = c["handler"], c["floor"]
+    tf_ratio = c["ratio_to_floor"][TENSORFLOW]
+    lines = [
+        f"### Cold start ({c['rounds']} interleaved rounds of fresh processes, medians)", "",
+        *_table(["", *_heads(runtimes, "seconds", "peak RSS")], [
+            ["runtime import only (floor): " + ", ".join(
+                f"`import {c['floor_modules'][r]}`" for r in runtimes),
+             *(x for r in runtimes
+               for x in (f"{floor[r]['total']:.2f}", f"{floor[r]['peak_rss_mb']:.0f} MB"))],
+            ["handler import + first request",
+             *(x for r in runtimes for x in (f"{h[r]['total']:.2f}", f"{h[r]['peak_rss_mb']:.0f} MB"))],
+            ["of which INIT (import of `handler.app`)",
+             *(x for r in runtimes for x in (f"{h[r]['init']:.2f}", ""))],
+        ]), "",
+        f"TensorFlow: {tf_ratio:.2f}x its floor (median of per-round ratios "
+        f"{c['ratio_to_floor_per_round_median'][TENSORFLOW]:.2f}x); target <= "
+        f"{c['target_ratio']}x: {_verdict(tf_ratio <= c['target_ratio'])}.",
+    ]
+    if LITERT in runtimes:
+        lines[-1] += (f" LiteRT: {c['ratio_to_floor'][LITERT]:.2f}x its floor (its runtime "
+                      "imports so fast that the handler's own imports dominate; no target).")
+    return [
+        *lines, "",
+        *_table(["handler cold start, phase", *_heads(runtimes, "ms", "share")], [
+            [label, *(x for r in runtimes for x in (
+                (f"{h[r][key] * 1e3:.0f}", f"{h[r][key] / h[r]['total']:.0%}") if key in h[r]
+                else ("-", "")))]
+            for key, label in PHASES
+        ]), "",
+    ]
+
+
+def _warm(w: dict[str, Any], runtimes: list[str]) -> list[str]:
     names = [
         ("handler", "handler: Mangum + FastAPI, `POST /predict` image/jpeg"),
         ("handler_multipart", "handler: the same photo as a multipart upload"),
-        ("bare", "bare: Pillow decode + resize + `session.run` (floor)"),
-        ("session_run", "`session.run` alone (batch of 1)"),
+        ("bare", "bare: Pillow decode + resize + the runtime's run (floor)"),
+        ("predict", "the runtime's run alone (`session.run` / `invoke`, batch of 1)"),
         ("handler_health", "handler: `GET /health` (fixed cost of an invocation, no model)"),
     ]
-    return [
-        f"### Warm path (in-process, {w['handler']['n']} interleaved calls each, "
-        f"{w['photo_bytes']}-byte JPEG)", "",
-        *_table(["path", "p50 ms", "p99 ms"],
-                [[label, f"{w[k]['p50_ms']:.2f}", f"{w[k]['p99_ms']:.2f}"] for k, label in names]),
+    first = w[runtimes[0]]
+    lines = [
+        f"### Warm path (in-process, {first['handler']['n']} interleaved calls each per runtime "
+        f"over {w['processes_per_runtime']} alternating processes, {first['photo_bytes']}-byte JPEG)",
         "",
-        f"p50 ratio handler / bare: {w['ratio_p50']:.2f}x (multipart {w['ratio_p50_multipart']:.2f}x);"
-        f" target <= {w['target_ratio']}x: {_verdict(w['ratio_p50'] <= w['target_ratio'])}.", "",
+        *_table(["path", *_heads(runtimes, "p50 ms", "p99 ms")], [
+            [label, *(x for r in runtimes
+                      for x in (f"{w[r][k]['p50_ms']:.2f}", f"{w[r][k]['p99_ms']:.2f}"))]
+            for k, label in names
+        ]), "",
     ]
+    for r in runtimes:
+        lines.append(
+            f"{LABELS[r]}: p50 ratio handler / bare {w[r]['ratio_p50']:.2f}x (multipart "
+            f"{w[r]['ratio_p50_multipart']:.2f}x); target <= {w[r]['target_ratio']}x: "
+            f"{_verdict(w[r]['ratio_p50'] <= w[r]['target_ratio'])}.")
+    return [*lines, ""]
 
 
-def _local_api(a: dict[str, Any]) -> list[str]:
+def _local_api(a: dict[str, Any], runtimes: list[str]) -> list[str]:
+    first = a[runtimes[0]]
     return [
-        f"### Through the local API (HTTP on 127.0.0.1, at most {a['requests_per_level']} "
-        f"requests or {a['seconds_per_level']:.0f} s per level)", "",
-        *_table(["clients", "requests", "req/s", "p50 ms", "p99 ms"], [
-            [r["clients"], r["requests"], r["requests_per_s"], f"{r['p50_ms']:.1f}",
-             f"{r['p99_ms']:.1f}"] for r in a["levels"]
+        f"### Through the local API (HTTP on 127.0.0.1, at most {first['requests_per_level']} "
+        f"requests or {first['seconds_per_level']:.0f} s per level; one server per runtime, in turn)",
+        "",
+        *_table(["runtime", "clients", "requests", "req/s", "p50 ms", "p99 ms"], [
+            [LABELS[r], x["clients"], x["requests"], x["requests_per_s"], f"{x['p50_ms']:.1f}",
+             f"{x['p99_ms']:.1f}"] for r in runtimes for x in a[r]["levels"]
         ]), "",
     ]
 
 
-def _batching(b: dict[str, Any]) -> list[str]:
+def _batching(b: dict[str, Any], runtimes: list[str]) -> list[str]:
     return [
-        f"### Batching (multipart `POST /predict`, median of {b['repeats']} requests)", "",
-        *_table(["images / request", "request ms", "images/s", "session.run ms",
-                 "session.run images/s"], [
-            [r["images"], f"{r['request_p50_ms']:.1f}", r["images_per_s"],
-             f"{r['session_run_p50_ms']:.1f}", r["session_run_images_per_s"]]
-            for r in b["sizes"].values()
+        f"### Batching (multipart `POST /predict`, median of {b['repeats']} requests per size and "
+        f"runtime over {b['processes_per_runtime']} alternating processes)", "",
+        *_table(["images / request", "runtime", "request ms", "images/s", "model run ms",
+                 "model run images/s"], [
+            [x["images"], LABELS[r], f"{x['request_p50_ms']:.1f}", x["images_per_s"],
+             f"{x['predict_p50_ms']:.1f}", x["predict_images_per_s"]]
+            for size in b[runtimes[0]]["sizes"] for r in runtimes for x in [b[r]["sizes"][size]]
         ]), "",
     ]
 
 
-def _memory(m: dict[str, Any]) -> list[str]:
-    return [
-        "### Memory", "",
-        *_table(["", "MB"], [
-            ["peak RSS after cold start (first request answered)", m["peak_rss_after_cold_start_mb"]],
-            ["RSS after cold start", m["rss_after_cold_start_mb"]],
-            [f"RSS after {m['invocations']:,} warm invocations", m["rss_after_invocations_mb"]],
-            [f"peak RSS after {m['invocations']:,} warm invocations",
-             m["peak_rss_after_invocations_mb"]],
-        ]), "",
-        f"Growth {m['growth_pct']:+.2f}%; target <= {m['target_growth_pct']}%: "
-        f"{_verdict(m['growth_pct'] <= m['target_growth_pct'])}. Graph ops "
-        f"{m['graph_ops_before']} before, {m['graph_ops_after']} after.", "",
+def _memory(m: dict[str, Any], runtimes: list[str]) -> list[str]:
+    n = m[runtimes[0]]["invocations"]
+    rows = [
+        ("peak RSS after cold start (first request answered)", "peak_rss_after_cold_start_mb"),
+        ("RSS after cold start", "rss_after_cold_start_mb"),
+        (f"RSS after {n:,} warm invocations", "rss_after_invocations_mb"),
+        (f"peak RSS after {n:,} warm invocations", "peak_rss_after_invocations_mb"),
     ]
+    lines = ["### Memory (one process per runtime)", "",
+             *_table(["MB", *(LABELS[r] for r in runtimes)],
+                     [[label, *(m[r][key] for r in runtimes)] for label, key in rows]), ""]
+    for r in runtimes:
+        x = m[r]
+        ops = (f" Graph ops {x['graph_ops_before']} before, {x['graph_ops_after']} after."
+               if x["graph_ops_before"] is not None else "")
+        lines.append(f"{LABELS[r]}: growth {x['growth_pct']:+.2f}%; target <= "
+                     f"{x['target_growth_pct']}%: {_verdict(x['growth_pct'] <= x['target_growth_pct'])}."
+                     + ops)
+    return [*lines, ""]
 
 
-def _size(s: dict[str, Any]) -> list[str]:
-    m, here = s["model"], s["requirements_installed_here"]
+def _size(s: dict[str, Any], runtimes: list[str]) -> list[str]:
+    m = s["model"]
     rows = [
         ["TF1 checkpoint (all files)", f"{m['checkpoint_mb']:.1f}"],
         ["Keras .h5 (with optimizer state)", f"{m['keras_h5_mb']:.1f}"],
         ["frozen model.pb", f"{m['frozen_pb_mb']:.1f}"],
-        [f"requirements.txt installed ({here['distributions']} distributions, this venv)",
-         f"{here['total_mb']:,}"],
     ]
-    rows += [[f"  of which {name}", f"{mb:,.0f}"] for name, mb in list(here["largest_mb"].items())[:3]]
-    pip = s.get("pip_install_target")
-    if pip:
-        rows.append([f"`pip install --target` of requirements.txt{' (cached)' if pip['cached'] else ''}",
-                     f"{pip['total_mb']:,} (tensorflow {pip['tensorflow_mb']:,})"])
-    else:
-        rows.append(["`pip install --target` of requirements.txt", "not measured (--install-size)"])
+    if m["tflite_mb"] is not None:
+        rows.append(["model.tflite (converted from model.pb)", f"{m['tflite_mb']:.1f}"])
+    for r in runtimes:
+        here, name = s["installed_here"][r], s["requirements"][r]
+        rows.append([f"{LABELS[r]}: {name} installed ({here['distributions']} distributions, "
+                     "this venv)", f"{here['total_mb']:,}"])
+        rows += [[f"  of which {dist}", f"{mb:,.0f}"]
+                 for dist, mb in list(here["largest_mb"].items())[:3]]
+        pip = s["pip_install_target"].get(r)
+        if pip:
+            rows.append([f"{LABELS[r]}: `pip install --target -r {name}`"
+                         f"{' (cached)' if pip['cached'] else ''}",
+                         f"{pip['total_mb']:,} (tensorflow {pip['tensorflow_mb']:,})"])
+        else:
+            rows.append([f"{LABELS[r]}: `pip install --target -r {name}`",
+                         "not measured (--install-size)"])
     rows.append(["Lambda limit, zip package unzipped / container image",
                  f"{s['lambda_zip_limit_mb']} / {s['lambda_image_limit_mb']:,}"])
     return ["### Size", "", *_table(["", "MB"], rows), ""]
 
 
-def _sizing(results: dict[str, Any]) -> list[str]:
-    peak = max(results["memory"]["peak_rss_after_invocations_mb"],
-               results["cold_start"]["handler"]["peak_rss_mb"])
-    return [
-        "### Sizing figures", "",
-        f"Peak RSS {peak:.0f} MB: {FULL_VCPU_MB} MB (1 full vCPU) leaves "
-        f"{FULL_VCPU_MB / peak:.1f}x headroom; INIT here "
-        f"{results['cold_start']['handler']['init']:.1f} s of Lambda's 10 s INIT limit.", "",
-    ]
+def _sizing(results: dict[str, Any], runtimes: list[str]) -> list[str]:
+    lines = ["### Sizing figures", ""]
+    for r in runtimes:
+        peak = max(results["memory"][r]["peak_rss_after_invocations_mb"],
+                   results["cold_start"]["handler"][r]["peak_rss_mb"])
+        lines.append(
+            f"{LABELS[r]}: peak RSS {peak:.0f} MB: {FULL_VCPU_MB} MB (1 full vCPU) leaves "
+            f"{FULL_VCPU_MB / peak:.1f}x headroom; INIT here "
+            f"{results['cold_start']['handler'][r]['init']:.1f} s of Lambda's 10 s INIT limit.")
+    return [*lines, ""]
 
 
 def markdown(results: dict[str, Any]) -> str:
-    m = results["machine"]
+    m, runtimes = results["machine"], results["runtimes"]
     lines = [
         "## Benchmark results", "",
         f"Measured {results['finished_at']} on {m['nproc']} x {m['cpu']}, Python {m['python']}, "
-        f"TensorFlow {m['tensorflow']} (load average at start {m['load_average_at_start']}); "
-        f"`{results['command']}` in {results['seconds']:.0f} s.", "",
+        f"TensorFlow {m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']} (load average at "
+        f"start {m['load_average_at_start']}, at end {results['load_average_at_end']}); "
+        f"`{results['command']}` in "
+        f"{results['seconds']:.0f} s.", "",
+        *_side_by_side(results),
     ]
     sections = {"cold_start": _cold, "warm_path": _warm, "local_api": _local_api,
                 "batching": _batching, "memory": _memory, "size": _size}
     for key, render in sections.items():
         if key in results:
-            lines += render(results[key])
+            lines += render(results[key], runtimes)
     if "memory" in results and "cold_start" in results:
-        lines += _sizing(results)
+        lines += _sizing(results, runtimes)
     return "\n".join(lines)

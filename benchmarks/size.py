@@ -1,11 +1,13 @@
-"""Size: the model as checkpoint, Keras file and frozen graph; the runtime's installed footprint.
+"""Size: the model as checkpoint, Keras file, frozen graph and .tflite; each runtime's installed
+footprint (TensorFlow: requirements.txt, the container image's; LiteRT: requirements-litert.txt,
+the zip function's).
 
-The installed size of requirements.txt is measured two ways:
+The installed size of a requirements file is measured two ways:
 - always (instant): the files each distribution of the requirements' dependency closure has
   installed in this virtualenv, from its RECORD;
-- with `--install-size` (~25 s and a PyPI download unless pip's cache has the wheels): a real
-  `pip install --target DIR -r requirements.txt`, cached in build/ keyed by the requirements'
-  sha256, so later runs reuse it.
+- with `--install-size` (~25 s for requirements.txt, and a PyPI download unless pip's cache has
+  the wheels): a real `pip install --target DIR -r FILE`, cached in build/ keyed by the
+  requirements' sha256 (`-r` includes followed), so later runs reuse it.
 Both are compared with Lambda's 250 MB limit for an unzipped zip package (layers included).
 """
 
@@ -27,12 +29,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks.common import ROOT
+from handler.manifest import load_manifest
+from handler.runtime import LITERT, TENSORFLOW
 from infra.image_deps import tree_size
 
 MB = 1e6
 LAMBDA_ZIP_LIMIT_MB = 250
 LAMBDA_IMAGE_LIMIT_MB = 10_240
 INSTALL_CACHE = ROOT / "build" / "bench-install-size.json"
+#: What each runtime's function installs.
+REQUIREMENTS = {TENSORFLOW: ROOT / "requirements.txt", LITERT: ROOT / "requirements-litert.txt"}
 
 
 def _files_mb(paths: list[Path]) -> float:
@@ -40,23 +46,28 @@ def _files_mb(paths: list[Path]) -> float:
 
 
 def model_files(demo_dir: Path, model_dir: Path) -> dict[str, Any]:
-    """Checkpoint (all files) vs Keras .h5 vs frozen .pb (+ its manifest), in MB."""
+    """Checkpoint (all files) vs Keras .h5 vs frozen .pb (+ its manifest) vs .tflite, in MB."""
     checkpoint = sorted((demo_dir / "checkpoint").glob("*"))
+    tflite = load_manifest(model_dir).tflite
     return {
         "checkpoint_mb": _files_mb(checkpoint),
         "checkpoint_files": {p.name: round(p.stat().st_size / MB, 3) for p in checkpoint},
         "keras_h5_mb": _files_mb([demo_dir / "model.h5"]),
         "frozen_pb_mb": _files_mb([model_dir / "model.pb"]),
+        "tflite_mb": _files_mb([model_dir / tflite.path]) if tflite else None,
         "manifest_kb": round((model_dir / "model.json").stat().st_size / 1e3, 1)
         if (model_dir / "model.json").exists() else None,
     }
 
 
 def _requirements(path: Path) -> list[Requirement]:
+    """The requirements of a pip requirements file, its `-r FILE` includes followed."""
     reqs = []
     for line in path.read_text("utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
+        if line.startswith(("-r ", "--requirement ")):
+            reqs += _requirements(path.parent / line.split(maxsplit=1)[1])
+        elif line and not line.startswith("-"):
             reqs.append(Requirement(line))
     return reqs
 
@@ -89,11 +100,11 @@ def venv_closure_mb(requirements: Path) -> dict[str, Any]:
 def pip_target_mb(requirements: Path, install: bool) -> dict[str, Any] | None:
     """`pip install --target` of the requirements, measured once per requirements content:
     the cached figure if there is one for this content, else a new install if `install`."""
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
-    if INSTALL_CACHE.exists():
-        cached = json.loads(INSTALL_CACHE.read_text("utf-8"))
-        if cached.get("requirements_sha256") == digest:
-            return {**cached, "cached": True}
+    digest = hashlib.sha256("\n".join(map(str, _requirements(requirements))).encode()).hexdigest()
+    cache = json.loads(INSTALL_CACHE.read_text("utf-8")) if INSTALL_CACHE.exists() else {}
+    cached = cache.get(requirements.name)
+    if cached and cached.get("requirements_sha256") == digest:
+        return {**cached, "cached": True}
     if not install:
         return None
     with tempfile.TemporaryDirectory(prefix="bench-pip-") as tmp:
@@ -112,19 +123,23 @@ def pip_target_mb(requirements: Path, install: bool) -> dict[str, Any] | None:
         }
         shutil.rmtree(target, ignore_errors=True)
     INSTALL_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    INSTALL_CACHE.write_text(json.dumps(result, indent=2), "utf-8")
+    INSTALL_CACHE.write_text(json.dumps({**cache, requirements.name: result}, indent=2), "utf-8")
     return {**result, "cached": False}
 
 
-def measure(demo_dir: Path, model_dir: Path, install_size: bool) -> dict[str, Any]:
-    requirements = ROOT / "requirements.txt"
+def measure(demo_dir: Path, model_dir: Path, install_size: bool, runtimes: list[str]
+            ) -> dict[str, Any]:
+    """Model files, and per runtime the installed size of what its function installs."""
     result: dict[str, Any] = {
         "model": model_files(demo_dir, model_dir),
-        "requirements_installed_here": venv_closure_mb(requirements),
+        "requirements": {runtime: REQUIREMENTS[runtime].name for runtime in runtimes},
+        "installed_here": {runtime: venv_closure_mb(REQUIREMENTS[runtime]) for runtime in runtimes},
+        "pip_install_target": {},
         "lambda_zip_limit_mb": LAMBDA_ZIP_LIMIT_MB,
         "lambda_image_limit_mb": LAMBDA_IMAGE_LIMIT_MB,
     }
-    pip_target = pip_target_mb(requirements, install_size)
-    if pip_target is not None:
-        result["pip_install_target"] = pip_target
+    for runtime in runtimes:
+        pip_target = pip_target_mb(REQUIREMENTS[runtime], install_size)
+        if pip_target is not None:
+            result["pip_install_target"][runtime] = pip_target
     return result

@@ -1,19 +1,24 @@
-"""Warm path: the Lambda handler (Mangum, HTTP API v2 event, real JPEG) against the bare work.
+"""Warm path: the Lambda handler (Mangum, HTTP API v2 event, real JPEG) against the bare work,
+for each runtime.
 
 In one process, after the cold start, each round calls, in turn:
 - `handler`: `handler.app.handler(event, context)`, the raw image/jpeg `POST /predict`;
 - `handler_multipart`: the same photo as a multipart upload (what the upload page sends);
-- `bare`: Pillow decode (draft) + greyscale + resize + scale, then `session.run`, on the same
-  bytes, the same session: the least work any server of this model must do per image;
-- `session_run`: `session.run` alone on a ready batch;
+- `bare`: Pillow decode (draft) + greyscale + resize + scale, then the runtime's `predict`
+  (TensorFlow: `session.run`; LiteRT: set_tensor + invoke + get_tensor), on the same bytes, the
+  same loaded model: the least work any server of this model must do per image;
+- `predict`: the runtime's `predict` alone on a ready batch;
 - `handler_health`: `GET /health` through the handler, no model work: the fixed cost of one
   invocation through Powertools, Mangum and FastAPI.
-Interleaving spreads the machine's noise over all four; the first rounds are discarded.
+Interleaving spreads the machine's noise over all five; the first rounds are discarded. One
+process runs one runtime (MODEL_RUNTIME), so the runtimes alternate between processes
+(TensorFlow, LiteRT, LiteRT, TensorFlow, ...) and each runtime's samples are pooled.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -21,27 +26,25 @@ import numpy as np
 from infra.local_api import http_api_event
 
 from benchmarks.common import (
-    PHOTO_LABEL, check_prediction, child_main, jpeg_event, lambda_context, multipart_event,
-    photo_bytes, summary_ms, timed,
+    PHOTO_LABEL, alternate_children, check_prediction, child_main, jpeg_event, lambda_context,
+    multipart_event, photo_bytes, summary_ms, timed,
 )
 
 
 def bare_predictor(model: Any) -> Any:
-    """bytes -> output tensor, with nothing but the decode and the session run."""
+    """bytes -> output tensor, with nothing but the decode and the runtime's run."""
     from PIL import Image
 
-    spec, runtime = model.manifest.preprocessing, model.runtime
+    spec, run = model.manifest.preprocessing, model.runtime.predict
     size, scale = (spec.width, spec.height), np.float32(spec.scale)
     resample = getattr(Image.Resampling, spec.resize.upper())
     mode = "L" if spec.color_mode == "L" else "RGB"
-    fetch, feed = runtime._output, runtime._input
 
     def predict(data: bytes) -> np.ndarray:
         image = Image.open(io.BytesIO(data))
         image.draft(mode, size)
         pixels = np.asarray(image.convert(mode).resize(size, resample), np.float32) * scale
-        batch = pixels.reshape(1, spec.height, spec.width, -1)
-        return runtime.session.run(fetch, {feed: batch})
+        return run(pixels.reshape(1, spec.height, spec.width, -1))
 
     return predict
 
@@ -63,7 +66,7 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
     work = {
         **{name: (lambda e=event: handler(e, lambda_context())) for name, event in events.items()},
         "bare": lambda: bare(image),
-        "session_run": lambda: runtime.predict(batch),
+        "predict": lambda: runtime.predict(batch),
         "handler_health": lambda: handler(health, lambda_context()),
     }
     samples: dict[str, list[float]] = {name: [] for name in work}
@@ -72,12 +75,27 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
             seconds, _ = timed(call)
             if round_ >= warmup:
                 samples[name].append(seconds)
-    stats = {name: summary_ms(values) for name, values in samples.items()}
+    return {"runtime": runtime.name, "photo_bytes": len(image), "samples_s": samples}
+
+
+def measure_runtimes(envs: dict[str, dict[str, str]], calls: int, processes: int
+                     ) -> dict[str, Any]:
+    """`calls` rounds per runtime, split over `processes` processes of each, alternating."""
+    runs = alternate_children("benchmarks.warm_path", envs, processes,
+                              calls=math.ceil(calls / processes))
+    return {"processes_per_runtime": processes,
+            **{runtime: _pooled(r) for runtime, r in runs.items()}}
+
+
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    stats = {name: summary_ms([s for run in runs for s in run["samples_s"][name]])
+             for name in runs[0]["samples_s"]}
+    bare = stats["bare"]["p50_ms"]
     return {
         **stats,
-        "photo_bytes": len(image),
-        "ratio_p50": round(stats["handler"]["p50_ms"] / stats["bare"]["p50_ms"], 3),
-        "ratio_p50_multipart": round(stats["handler_multipart"]["p50_ms"] / stats["bare"]["p50_ms"], 3),
+        "photo_bytes": runs[0]["photo_bytes"],
+        "ratio_p50": round(stats["handler"]["p50_ms"] / bare, 3),
+        "ratio_p50_multipart": round(stats["handler_multipart"]["p50_ms"] / bare, 3),
         "target_ratio": 1.25,
     }
 

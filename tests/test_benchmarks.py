@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,39 +22,83 @@ def test_percentile_and_summary_are_exact_on_small_samples() -> None:
     assert (stats["n"], stats["p50_ms"], stats["min_ms"], stats["max_ms"]) == (3, 2.0, 1.0, 3.0)
 
 
-def test_quick_run_emits_every_section(demo_model_dir: Path, demo_build: Path, tmp_path: Path) -> None:
+def test_quick_run_emits_every_section_for_both_runtimes(
+    demo_model_dir: Path, demo_build: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "bench.json"
     proc = run_module(
         "benchmarks", "--quick", "--model-dir", demo_model_dir, "--demo-dir", demo_build,
         "--json", out, "--markdown", tmp_path / "RESULTS.md",
     )
     results = json.loads(out.read_text("utf-8"))
+    runtimes = ["tensorflow", "litert"]
+    assert results["runtimes"] == runtimes and results["skipped"] is None
 
     cold = results["cold_start"]
-    assert cold["ratio"] > 0 and cold["tf_only"]["import_tensorflow"] > 0
-    phases = ("handler_imports", "import_tensorflow", "read_verify", "graph_parse_import",
-              "session_create", "warm_up", "first_request")
-    assert all(cold["handler"][k] >= 0 for k in phases)
-    assert cold["handler"]["total"] > cold["handler"]["import_tensorflow"]
+    tf, lite = cold["handler"]["tensorflow"], cold["handler"]["litert"]
+    phases = ("handler_imports", "import_runtime", "read_verify", "load_model", "warm_up",
+              "first_request")
+    for handler in (tf, lite):
+        assert all(handler[k] >= 0 for k in phases)
+        assert handler["total"] > handler["init"] > handler["import_runtime"]
+    assert tf["session_create"] >= 0 and "session_create" not in lite  # TensorFlow's only
+    assert cold["floor"]["tensorflow"]["import"] > 0 and cold["floor"]["litert"]["import"] > 0
+    assert cold["ratio_to_floor"]["tensorflow"] > 0
+    # What LiteRT is for: no TensorFlow import, a fraction of its time and memory.
+    assert lite["import_runtime"] < tf["import_runtime"] / 5
+    assert lite["total"] < tf["total"] and lite["peak_rss_mb"] < tf["peak_rss_mb"] / 2
+    assert 0 < cold["litert_vs_tensorflow"]["total_per_round_median"] < 1
 
     warm = results["warm_path"]
-    for path in ("handler", "handler_multipart", "bare", "session_run", "handler_health"):
-        assert warm[path]["n"] == results["counts"]["warm_calls"]
-        assert 0 < warm[path]["p50_ms"] <= warm[path]["p99_ms"]
-    assert warm["ratio_p50"] > 0
+    for runtime in runtimes:
+        for path in ("handler", "handler_multipart", "bare", "predict", "handler_health"):
+            assert warm[runtime][path]["n"] == results["counts"]["warm_calls"]
+            assert 0 < warm[runtime][path]["p50_ms"] <= warm[runtime][path]["p99_ms"]
+        assert warm[runtime]["ratio_p50"] > 0
 
-    assert [level["clients"] for level in results["local_api"]["levels"]] == [1, 2, 8]
-    assert all(level["requests_per_s"] > 0 for level in results["local_api"]["levels"])
-    assert sorted(results["batching"]["sizes"], key=int) == ["1", "8", "32"]
+        levels = results["local_api"][runtime]["levels"]
+        assert [level["clients"] for level in levels] == [1, 2, 8]
+        assert all(level["requests_per_s"] > 0 for level in levels)
+        assert sorted(results["batching"][runtime]["sizes"], key=int) == ["1", "8", "32"]
 
     memory = results["memory"]
-    assert memory["graph_ops_before"] == memory["graph_ops_after"]  # the graph is finalized
-    assert memory["peak_rss_after_cold_start_mb"] > 300  # TensorFlow alone is ~500 MB
+    tf_memory, lite_memory = memory["tensorflow"], memory["litert"]
+    assert tf_memory["graph_ops_before"] == tf_memory["graph_ops_after"]  # the graph is finalized
+    assert lite_memory["graph_ops_before"] is None  # an interpreter has no graph to grow
+    assert tf_memory["peak_rss_after_cold_start_mb"] > 300  # TensorFlow alone is ~500 MB
+    assert lite_memory["peak_rss_after_invocations_mb"] < tf_memory["peak_rss_after_cold_start_mb"] / 2
 
-    model = results["size"]["model"]
-    assert model["keras_h5_mb"] > model["frozen_pb_mb"] > 1
-    assert results["size"]["requirements_installed_here"]["largest_mb"]["tensorflow-cpu"] > 250
+    size = results["size"]
+    assert size["model"]["keras_h5_mb"] > size["model"]["frozen_pb_mb"] > 1
+    assert size["model"]["tflite_mb"] > 1
+    tf_installed, lite_installed = size["installed_here"]["tensorflow"], size["installed_here"]["litert"]
+    assert tf_installed["largest_mb"]["tensorflow-cpu"] > 250
+    assert lite_installed["total_mb"] < tf_installed["total_mb"] - tf_installed["largest_mb"]["tensorflow-cpu"]
 
     assert results["machine"]["nproc"] >= 1 and results["machine"]["python"] == sys.version.split()[0]
-    assert "| handler cold start, phase |" in proc.stdout
+    assert "| handler cold start, phase | TensorFlow ms |" in proc.stdout
+    assert "| LiteRT / TensorFlow |" in proc.stdout
     assert (tmp_path / "RESULTS.md").read_text("utf-8").startswith("## Benchmark results")
+
+
+def test_a_bundle_without_tflite_skips_litert_and_says_why(
+    demo_model_dir: Path, demo_build: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "model"
+    bundle.mkdir()
+    shutil.copy(demo_model_dir / "model.pb", bundle)
+    manifest = json.loads((demo_model_dir / "model.json").read_text("utf-8"))
+    manifest.pop("tflite")
+    (bundle / "model.json").write_text(json.dumps(manifest), "utf-8")
+    out = tmp_path / "bench.json"
+
+    proc = run_module("benchmarks", "--quick", "--only", "size", "--model-dir", bundle,
+                      "--demo-dir", demo_build, "--json", out)
+
+    results = json.loads(out.read_text("utf-8"))
+    assert results["runtimes"] == ["tensorflow"]
+    assert "names no model.tflite" in results["skipped"] and "--tflite" in results["skipped"]
+    assert "names no model.tflite" in proc.stderr
+    assert "LiteRT not measured" in proc.stdout
+    assert results["size"]["model"]["tflite_mb"] is None
+    assert list(results["size"]["installed_here"]) == ["tensorflow"]
