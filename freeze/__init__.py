@@ -1,4 +1,5 @@
-"""The build step: a trained model in, one frozen GraphDef (`model.pb`) and its manifest out.
+"""The build step: a trained model in, one frozen GraphDef (`model.pb`), with `--tflite` its
+LiteRT conversion (`model.tflite`), and their manifest out.
 
 Run it as `python -m freeze` (see `freeze/__main__.py`). Build-time only: the function (`handler/`)
 never imports this package; this package imports the manifest schema from `handler.manifest`.

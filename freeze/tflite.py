@@ -28,9 +28,9 @@ def convert(frozen: Frozen) -> bytes:
     # of the frozen nodes alone, not the checkpoint session's (its Saver and initializers).
     with tf.Graph().as_default() as graph:
         tf.compat.v1.import_graph_def(frozen.graph_def, name="")
-        input, output = (graph.get_tensor_by_name(s.tensor) for s in (frozen.input, frozen.output))
+        tensors = [[graph.get_tensor_by_name(spec.tensor)] for spec in (frozen.input, frozen.output)]
         try:
-            return tf.compat.v1.lite.TFLiteConverter(frozen.graph_def, [input], [output]).convert()
+            return tf.compat.v1.lite.TFLiteConverter(frozen.graph_def, *tensors).convert()
         except Exception as exc:  # ConverterError (not exported by tf.lite), ValueError, ...
             reason = _reason(exc)
             raise FreezeError(f"cannot convert the graph for LiteRT: {reason}; {WITHOUT}") from None

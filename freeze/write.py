@@ -74,7 +74,7 @@ class AtomicOutput:
         for final in self.files:
             self._write(self._temps[final], contents[final])
         self._write(
-            self._temps[self.manifest_path], (manifest.model_dump_json(indent=2) + "\n").encode()
+            self._temps[self.manifest_path], manifest_json(manifest)
         )
         moved: list[tuple[Path, bool]] = []  # (final path, its previous version is in the backup)
         try:
@@ -183,3 +183,10 @@ def model_version(manifest: Manifest) -> str:
         files["tflite_sha256"] = manifest.tflite.sha256
     canonical = json.dumps({**files, **answers}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def manifest_json(manifest: Manifest) -> bytes:
+    """model.json's bytes. A bundle without a .tflite has no `tflite` key at all (not null):
+    the function before LiteRT forbids unknown keys, so it still serves such a bundle."""
+    exclude = {"tflite"} if manifest.tflite is None else set()
+    return (manifest.model_dump_json(indent=2, exclude=exclude) + "\n").encode()

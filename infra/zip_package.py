@@ -59,21 +59,23 @@ def stage_handler(dest: Path) -> None:
     shutil.copytree(HANDLER, dest / "handler", ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def stage_model(model_dir: Path, dest: Path) -> list[str]:
-    """model.json and its .tflite into dest/model (MODEL_DIR=/var/task/model); their names."""
+def stage_model(model_dir: Path, dest: Path) -> None:
+    """model.json and its .tflite into dest/model (MODEL_DIR=/var/task/model)."""
     if not (model_dir / MANIFEST_NAME).is_file():
         raise PackageError(f"no {MANIFEST_NAME} in {model_dir}: run `make model`")
     try:
         manifest = load_manifest(model_dir)
         if manifest.tflite is None:
             raise ModelBundleError(f"{model_dir / MANIFEST_NAME} names no model.tflite")
+        if Path(manifest.tflite.path).name != manifest.tflite.path:
+            raise ModelBundleError(f"the manifest's tflite path {manifest.tflite.path!r} is not "
+                                   "a file name beside it")
         model = read_verified(model_dir, manifest.tflite)
     except ModelBundleError as exc:
         raise PackageError(f"{exc} (run `make model`: it freezes with --tflite)") from exc
     (dest / "model").mkdir(parents=True)
     shutil.copy2(model_dir / MANIFEST_NAME, dest / "model" / MANIFEST_NAME)
     (dest / "model" / manifest.tflite.path).write_bytes(model)
-    return [MANIFEST_NAME, manifest.tflite.path]
 
 
 def install_requirements(dest: Path, arch: str) -> None:

@@ -81,3 +81,24 @@ def invoke(handler: Handler, event: Any) -> Response:
     body = out.get("body") or ""
     raw = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
     return Response(out["statusCode"], headers, raw)
+
+
+#: What may differ between the two runtimes' answers: what runs the model (GET /model's
+#: `runtime`, v2 metadata's `platform`) and float rounding (the freeze step holds it to 1e-5).
+RUNTIME_FIELDS = frozenset({"runtime", "platform"})
+
+
+def assert_alike(tf: Any, lite: Any, where: str, tolerance: float = 1e-5) -> None:
+    """Equal JSON, but for RUNTIME_FIELDS and floats within `tolerance`."""
+    if isinstance(tf, dict):
+        assert isinstance(lite, dict) and tf.keys() == lite.keys(), where
+        for key in tf.keys() - RUNTIME_FIELDS:
+            assert_alike(tf[key], lite[key], f"{where}.{key}", tolerance)
+    elif isinstance(tf, list):
+        assert isinstance(lite, list) and len(tf) == len(lite), where
+        for i, (a, b) in enumerate(zip(tf, lite, strict=True)):
+            assert_alike(a, b, f"{where}[{i}]", tolerance)
+    elif isinstance(tf, float):
+        assert abs(lite - tf) <= tolerance, f"{where}: {tf} vs {lite}"
+    else:
+        assert tf == lite, where

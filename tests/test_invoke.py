@@ -19,6 +19,7 @@ from events.generate import EVENTS_DIR, EXPECTED
 from handler.manifest import Manifest, load_manifest
 from handler.runtime import LITERT, RUNTIMES, TENSORFLOW
 from infra.lambda_runtime import ROOT, LambdaContext, function_config
+from tests.handler_events import assert_alike
 
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>[\d.]+) ms\t"
@@ -27,12 +28,6 @@ REPORT = re.compile(
     re.MULTILINE,
 )
 EVENT_FILES = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name != EXPECTED)
-
-
-#: What may differ between the runtimes' answers: what runs the model (GET /model's `runtime`,
-#: v2 metadata's `platform`) and float rounding (the freeze step holds them within 1e-5).
-RUNTIME_FIELDS = {"runtime", "platform"}
-TOLERANCE = 1e-5
 
 
 def invoke(*args: str | Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -98,22 +93,6 @@ def test_every_event_gets_its_expected_answer(
             assert set(error) == {"error", "code", "status"}
 
 
-def _alike(tf: Any, lite: Any, where: str) -> None:
-    """Equal JSON, but for the runtime's own fields and floats within TOLERANCE."""
-    if isinstance(tf, dict):
-        assert isinstance(lite, dict) and tf.keys() == lite.keys(), where
-        for key in tf.keys() - RUNTIME_FIELDS:
-            _alike(tf[key], lite[key], f"{where}.{key}")
-    elif isinstance(tf, list):
-        assert isinstance(lite, list) and len(tf) == len(lite), where
-        for i, (a, b) in enumerate(zip(tf, lite, strict=True)):
-            _alike(a, b, f"{where}[{i}]")
-    elif isinstance(tf, float):
-        assert lite == pytest.approx(tf, abs=TOLERANCE), where
-    else:
-        assert tf == lite, where
-
-
 def _log_shapes(stderr: str) -> list[tuple[str, str, list[str]]]:
     """Each structured log line as (level, message, its keys), without the per-run values."""
     records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
@@ -136,10 +115,10 @@ def test_both_runtimes_answer_and_log_alike(
         for key in headers:  # content-length follows the body: compared through it
             for response in (tf_response, lite_response):
                 (response.get(key) or {}).pop("content-length", None)
-        _alike({k: v for k, v in tf_response.items() if k != "body"},
-               {k: v for k, v in lite_response.items() if k != "body"}, path.name)
+        assert_alike({k: v for k, v in tf_response.items() if k != "body"},
+                     {k: v for k, v in lite_response.items() if k != "body"}, path.name)
         if tf_body.startswith(b"{"):
-            _alike(json.loads(tf_body), json.loads(lite_body), f"{path.name} body")
+            assert_alike(json.loads(tf_body), json.loads(lite_body), f"{path.name} body")
         else:
             assert tf_body == lite_body, path.name
     assert _log_shapes(tf.stderr) == _log_shapes(lite.stderr)

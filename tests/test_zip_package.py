@@ -301,4 +301,3 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "left-over").touch()
     with pytest.raises(PackageError, match="is not empty"):
         zip_package.package(tmp_path)
-    assert zip_package.UNZIPPED_LIMIT_BYTES == 250 * 2**20  # Lambda's 250 MB, in bytes

@@ -64,8 +64,9 @@ def artifact_for(name: str, manifest: Manifest) -> Artifact:
     return manifest.tflite
 
 
-def read_model(name: str, model_dir: Path, manifest: Manifest, extra_allowed_ops: frozenset[str]
-               ) -> bytes:
+def read_model(
+    name: str, model_dir: Path, manifest: Manifest, extra_allowed_ops: frozenset[str]
+) -> bytes:
     """The verified bytes runtime `name` will load: size and sha256 as the manifest says, and
     for a TensorFlow graph, only allowlisted ops (handler/trust.py). A .tflite needs no op
     check: LiteRT runs only its builtin kernels (no file, network or Python ops exist among them)
@@ -80,18 +81,24 @@ def runtime_class(name: str) -> Callable[[bytes, Manifest], ModelRuntime]:
     """Import runtime `name` (TensorFlow: ~2 s; LiteRT: ~0.05 s); call the result with the
     model's verified bytes and its manifest to load it."""
     check_runtime(name)
-    if name == TENSORFLOW:
-        from handler.runtime.tf_graph import TensorFlowRuntime
+    try:
+        if name == TENSORFLOW:
+            from handler.runtime.tf_graph import TensorFlowRuntime
 
-        return TensorFlowRuntime
-    from handler.runtime.litert import LiteRtRuntime
+            return TensorFlowRuntime
+        from handler.runtime.litert import LiteRtRuntime
 
-    return LiteRtRuntime
+        return LiteRtRuntime
+    except ImportError as exc:  # e.g. MODEL_RUNTIME=tensorflow in the zip, which has none
+        raise ModelBundleError(
+            f"MODEL_RUNTIME={name} cannot run here: {exc} (the zip function has LiteRT only; "
+            "the container image has both)"
+        ) from None
 
 
-def check_output_shape(runtime: ModelRuntime, artifact: Artifact, out: np.ndarray) -> None:
+def check_output_shape(manifest: Manifest, artifact: Artifact, out: np.ndarray) -> None:
     """After a warm-up run on one zero row: the output must be shaped as the manifest says."""
-    expected = [1 if d is None else d for d in runtime.manifest.output.shape]
+    expected = [1 if d is None else d for d in manifest.output.shape]
     if list(out.shape) != expected:
         raise ModelBundleError(
             f"{artifact.path} returned shape {list(out.shape)}, manifest says {expected}"

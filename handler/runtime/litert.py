@@ -68,4 +68,4 @@ class LiteRtRuntime:
             out = self.predict(zero_row(self.manifest))
         except (ValueError, RuntimeError) as exc:
             raise ModelBundleError(f"warm-up run of {self.artifact.path} failed: {exc}") from None
-        check_output_shape(self, self.artifact, out)
+        check_output_shape(self.manifest, self.artifact, out)

@@ -64,4 +64,4 @@ class TensorFlowRuntime:
             raise ModelBundleError(
                 f"warm-up run of {self.manifest.graph.path} failed: {exc.message}"
             ) from None
-        check_output_shape(self, self.manifest.graph, out)
+        check_output_shape(self.manifest, self.manifest.graph, out)
