@@ -1,23 +1,22 @@
 """Cold start: find the bundle, verify it, load it into its runtime, warm it up; or fail loudly.
 
-The bundle's trust (handler/trust.py: the MODEL_SHA256 pin on model.json, first), the manifest,
-the model file's size and sha256 against it, and (for a TensorFlow graph) the inference-op
-allowlist are checked before the runtime (MODEL_RUNTIME) is imported, so a missing, mismatched or
-untrusted bundle fails in milliseconds with one log line saying what is wrong and where it looked,
-and the raised error makes Lambda report an INIT failure: never a wrong answer.
+The bundle is read and checked once (handler/source.py: the MODEL_SHA256 pin on model.json,
+the manifest, the model file's size and sha256, a TensorFlow graph's ops) before the runtime
+(MODEL_RUNTIME) is imported, so a missing, mismatched or untrusted bundle fails in milliseconds
+with one log line saying what is wrong and where it looked, and the raised error makes Lambda
+report an INIT failure: never a wrong answer.
 """
 
 from __future__ import annotations
 
 import time
 
-from handler import trust
 from handler.config import Settings
-from handler.manifest import ModelBundleError, load_manifest
+from handler.manifest import ModelBundleError
 from handler.model import Model
 from handler.observability import logger
-from handler.runtime import check_runtime, read_model, runtime_class
-from handler.source import resolve_model_dir
+from handler.runtime import check_runtime, runtime_class
+from handler.source import read_bundle
 
 
 def load_model(settings: Settings) -> Model:
@@ -34,12 +33,7 @@ def load_model(settings: Settings) -> Model:
 
     try:
         check_runtime(settings.runtime)
-        model_dir = resolve_model_dir(settings)  # from S3: already checked against the pin
-        # The pin names model.json; the manifest names the model files' sha256: in this order,
-        # one pin covers labels, preprocessing and model alike.
-        trust.check_pin(model_dir, settings.model_sha256)
-        manifest = load_manifest(model_dir)
-        data = read_model(settings.runtime, model_dir, manifest, settings.extra_allowed_ops)
+        manifest, data = read_bundle(settings)
         lap("read_verify")
         # TensorFlow's import takes ~2 s: only once the bundle is known to be good.
         load = runtime_class(settings.runtime)

@@ -1,10 +1,17 @@
-"""Where the model bundle comes from: the local MODEL_DIR, or S3 (MODEL_S3_URI) cached in /tmp.
+"""The model bundle, read once at cold start from the local MODEL_DIR or from S3 (MODEL_S3_URI,
+cached in /tmp), and checked once, in this order, before any runtime is imported:
 
-The S3 bundle is downloaded once per container, at cold start: model.json first, checked
-against the MODEL_SHA256 pin before anything else is fetched (a bundle this deployment did not
-name costs one small download), then the one model file the runtime runs (model.pb for
-TensorFlow, model.tflite for LiteRT), unless the cache already holds a copy with the manifest's
-sha256 (an INIT retried in the same sandbox).
+1. model.json against the MODEL_SHA256 pin (handler/trust.py). From S3 it is the first download,
+   so a bundle this deployment did not name costs one small file.
+2. The manifest: it parses and validates, and names the file the runtime runs (model.pb for
+   TensorFlow, model.tflite for LiteRT). From S3 that name must be a plain file name, since it
+   becomes a path under /tmp.
+3. That file's size and sha256 against the manifest. From S3 it is fetched only if the cache
+   lacks a copy that passes this check (an INIT retried in the same sandbox).
+4. For a TensorFlow graph, its ops (handler/trust.py).
+
+The pin names model.json and model.json names the model file's sha256: so one pin covers labels,
+preprocessing and model alike.
 """
 
 from __future__ import annotations
@@ -14,8 +21,29 @@ from urllib.parse import urlparse
 
 from handler import trust
 from handler.config import Settings
-from handler.manifest import MANIFEST_NAME, ModelBundleError, load_manifest, sha256_file
-from handler.runtime import TENSORFLOW, artifact_for
+from handler.manifest import (
+    MANIFEST_NAME, Artifact, Manifest, ModelBundleError, load_manifest, read_verified,
+)
+from handler.runtime import artifact_for, check_model
+
+
+def read_bundle(settings: Settings) -> tuple[Manifest, bytes]:
+    """The manifest and the checked bytes of the model file `settings.runtime` runs."""
+    if settings.model_s3_uri:
+        manifest, data = download_from_s3(settings.model_s3_uri, settings)
+    else:
+        manifest, artifact = _checked_manifest(settings.model_dir, settings)
+        data = read_verified(settings.model_dir, artifact)
+    check_model(settings.runtime, data, manifest, settings.extra_allowed_ops)
+    return manifest, data
+
+
+def _checked_manifest(model_dir: Path, settings: Settings) -> tuple[Manifest, Artifact]:
+    """`model_dir`'s manifest once model.json matches the pin, and its entry for the runtime's
+    model file."""
+    trust.check_pin(model_dir, settings.model_sha256)
+    manifest = load_manifest(model_dir)
+    return manifest, artifact_for(settings.runtime, manifest)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -26,15 +54,14 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def download_from_s3(
-    uri: str, cache_dir: Path, pin: str | None = None, runtime: str = TENSORFLOW
-) -> Path:
-    """Fetch model.json, check it against `pin` (MODEL_SHA256), then fetch the model file
-    `runtime` runs unless a copy with the manifest's sha256 is cached; return the folder."""
+def download_from_s3(uri: str, settings: Settings) -> tuple[Manifest, bytes]:
+    """Fetch model.json and the runtime's model file from `uri` into MODEL_CACHE_DIR, checking
+    each as it comes (steps 1-3 above); return the manifest and the model file's verified bytes."""
     import boto3  # only this configuration pays for boto3's import (0.3-0.8 s)
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = parse_s3_uri(uri)
+    cache_dir = settings.model_cache_dir
     s3 = boto3.client("s3")
     cache_dir.mkdir(parents=True, exist_ok=True)
 
@@ -46,22 +73,12 @@ def download_from_s3(
             raise ModelBundleError(f"cannot download s3://{bucket}/{key}: {exc}") from None
 
     fetch(MANIFEST_NAME)
-    trust.check_pin(cache_dir, pin)
-    artifact = artifact_for(runtime, load_manifest(cache_dir))
+    manifest, artifact = _checked_manifest(cache_dir, settings)
     if Path(artifact.path).name != artifact.path:
         # The name becomes a path under /tmp: an unpinned manifest must not write elsewhere.
         raise ModelBundleError(f"the manifest's model path {artifact.path!r} is not a file name")
-    cached = cache_dir / artifact.path
-    if not (cached.is_file() and sha256_file(cached) == artifact.sha256):
+    try:  # a copy left by an INIT retried in this sandbox, if it passes
+        return manifest, read_verified(cache_dir, artifact)
+    except ModelBundleError:  # none, or not the manifest's: fetch it
         fetch(artifact.path)
-    return cache_dir
-
-
-def resolve_model_dir(settings: Settings) -> Path:
-    """The local folder to load the bundle from, downloading it first if it lives in S3."""
-    if settings.model_s3_uri:
-        return download_from_s3(
-            settings.model_s3_uri, settings.model_cache_dir, settings.model_sha256,
-            settings.runtime,
-        )
-    return settings.model_dir
+    return manifest, read_verified(cache_dir, artifact)

@@ -17,7 +17,7 @@ The sha256 in the manifest only proves that model.json and model.pb agree: whoev
 one in a bucket can replace both. MODEL_SHA256, set by the deployment (a template parameter that
 only a stack update changes), pins the sha256 of model.json itself. The manifest holds what the
 graph alone does not (labels, decoding, preprocessing) and records the graph's sha256 and size,
-which `read_verified_graph` checks: so one pin covers both files, and labels swapped in a bucket's
+which `manifest.read_verified` checks: so one pin covers both files, and labels swapped in a bucket's
 model.json with the .pb untouched are refused like a swapped graph.
 """
 

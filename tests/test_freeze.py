@@ -17,8 +17,10 @@ from freeze import FreezeError
 from freeze.build import Request, run
 from freeze.images import load_batch
 from freeze.write import model_version
+from handler.config import Settings
 from handler.manifest import Manifest, load_manifest
-from handler.runtime import RUNTIMES, TENSORFLOW, read_model, runtime_class
+from handler.runtime import RUNTIMES, TENSORFLOW, runtime_class
+from handler.source import read_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +34,8 @@ FORBIDDEN_OPS = {
 
 def _predict(model_dir: Path, batch: np.ndarray, runtime: str = TENSORFLOW) -> np.ndarray:
     """The bundle's model file for `runtime`, checked and run as the function runs it."""
-    manifest = load_manifest(model_dir)
-    model = read_model(runtime, model_dir, manifest, frozenset())
+    settings = Settings.from_env({"MODEL_DIR": str(model_dir), "MODEL_RUNTIME": runtime})
+    manifest, model = read_bundle(settings)
     return runtime_class(runtime)(model, manifest).predict(batch)
 
 

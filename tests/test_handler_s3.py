@@ -12,7 +12,7 @@ from handler.api import create_app
 from handler.config import Settings
 from handler.loader import load_model
 from handler.manifest import ModelBundleError, load_manifest
-from handler.source import resolve_model_dir
+from handler.source import read_bundle
 from tests.handler_events import http_v2, invoke
 from tests.test_trust import manifest_sha256, with_swapped_labels
 
@@ -48,7 +48,16 @@ def test_model_from_s3_serves_and_is_cached(s3, tmp_path, demo_model_dir, photos
 
     # A second cold start in the same sandbox (INIT retried): the verified graph is not fetched.
     s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/model.pb")
-    assert resolve_model_dir(settings(URI, tmp_path)) == tmp_path
+    _, graph = read_bundle(settings(URI, tmp_path))
+    assert graph == (demo_model_dir / "model.pb").read_bytes()
+
+
+def test_a_cached_graph_not_the_manifests_is_fetched_again(s3, tmp_path, demo_model_dir):
+    """A copy in /tmp that fails its check (an INIT cut short mid-download) is replaced."""
+    (tmp_path / "model.pb").write_bytes(b"half a graph")
+    _, graph = read_bundle(settings(URI, tmp_path))
+    assert graph == (demo_model_dir / "model.pb").read_bytes()
+    assert (tmp_path / "model.pb").read_bytes() == graph
 
 
 def test_litert_downloads_only_the_tflite(s3, tmp_path, demo_model_dir, photos):
@@ -105,7 +114,7 @@ def test_pin_refuses_swapped_labels_before_downloading_the_graph(
     cache = tmp_path / "b"
     with pytest.raises(ModelBundleError, match=rf"model\.json sha256 \w+ is not the pinned "
                                                rf"MODEL_SHA256 {pin}"):
-        resolve_model_dir(settings(URI, cache, {"MODEL_SHA256": pin}))
+        read_bundle(settings(URI, cache, {"MODEL_SHA256": pin}))
     assert sorted(p.name for p in cache.iterdir()) == ["model.json"]  # no graph fetched
 
     # The bundle it names, put back: the same pin loads it.
@@ -130,5 +139,5 @@ def test_manifest_cannot_name_a_graph_outside_the_cache(s3, tmp_path, demo_model
     })
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/model.json", Body=escaping.model_dump_json())
     with pytest.raises(ModelBundleError, match=r"model path '\.\./escaped\.pb' is not a file name"):
-        resolve_model_dir(settings(URI, tmp_path / "cache"))
+        read_bundle(settings(URI, tmp_path / "cache"))
     assert not (tmp_path / "escaped.pb").exists()

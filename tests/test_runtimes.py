@@ -21,13 +21,15 @@ from handler.config import Limits, Settings
 from handler.images import open_checked, to_input
 from handler.loader import load_model
 from handler.manifest import Manifest, ModelBundleError, load_manifest
-from handler.runtime import LITERT, RUNTIMES, TENSORFLOW, ModelRuntime, read_model, runtime_class
+from handler.runtime import LITERT, RUNTIMES, TENSORFLOW, ModelRuntime, runtime_class
+from handler.source import read_bundle
 from tests.handler_events import assert_alike, http_v2, invoke
 
 
 def load(name: str, model_dir: Path) -> ModelRuntime:
-    manifest = load_manifest(model_dir)
-    runtime = runtime_class(name)(read_model(name, model_dir, manifest, frozenset()), manifest)
+    settings = Settings.from_env({"MODEL_DIR": str(model_dir), "MODEL_RUNTIME": name})
+    manifest, data = read_bundle(settings)
+    runtime = runtime_class(name)(data, manifest)
     runtime.warm_up()
     return runtime
 

@@ -11,13 +11,12 @@ TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from handler import trust
-from handler.manifest import Artifact, Manifest, ModelBundleError, read_verified
+from handler.manifest import Artifact, Manifest, ModelBundleError
 
 TENSORFLOW = "tensorflow"
 LITERT = "litert"
@@ -64,17 +63,15 @@ def artifact_for(name: str, manifest: Manifest) -> Artifact:
     return manifest.tflite
 
 
-def read_model(
-    name: str, model_dir: Path, manifest: Manifest, extra_allowed_ops: frozenset[str]
-) -> bytes:
-    """The verified bytes runtime `name` will load: size and sha256 as the manifest says, and
-    for a TensorFlow graph, only allowlisted ops (handler/trust.py). A .tflite needs no op
-    check: LiteRT runs only its builtin kernels (no file, network or Python ops exist among them)
-    and this function registers no custom ones, so an unknown op fails the interpreter's load."""
-    data = read_verified(model_dir, artifact_for(name, manifest))
+def check_model(
+    name: str, data: bytes, manifest: Manifest, extra_allowed_ops: frozenset[str]
+) -> None:
+    """Refuse what runtime `name` must not load from verified bytes: for a TensorFlow graph,
+    any op outside the allowlist (handler/trust.py). A .tflite needs no op check: LiteRT runs
+    only its builtin kernels (no file, network or Python ops exist among them) and this function
+    registers no custom ones, so an unknown op fails the interpreter's load."""
     if name == TENSORFLOW:
         trust.check_ops(data, manifest, extra_allowed_ops)
-    return data
 
 
 def runtime_class(name: str) -> Callable[[bytes, Manifest], ModelRuntime]:
