@@ -9,6 +9,9 @@ of what this API's gateway would not send (authorizers, client certificates), pl
 Function URL event in the shape of the Lambda docs. Bodies carry the real photos from
 `demo.photos`. `expected.json` records the HTTP status (and, for predictions, the label) each
 event must get. The output is deterministic: regenerating yields identical files.
+
+`to_event` is the project's one event factory: the tests build their events with it, and
+`python -m infra.local_api` turns each live HTTP request into one (`Request.received`).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import base64
 import copy
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from urllib3 import encode_multipart_formdata
 
@@ -34,7 +39,10 @@ MODEL = CONFIG.name
 BOUNDARY = "events-generate-boundary-0001"
 Source = Literal["rest", "http", "url", "alb"]
 
-_TIME = {"requestTime": "27/Nov/2025:07:00:00 +0000", "requestTimeEpoch": 1764226800000}
+#: When the sample requests arrive: fixed, so that regenerating yields identical files.
+SAMPLE_TIME = datetime(2025, 11, 27, 7, 0, tzinfo=UTC)
+#: Media types an HTTP API passes as text; any other body (form posts too) is base64-encoded.
+TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 
 # `sam local generate-event apigateway aws-proxy` (a REST API, Lambda proxy integration).
 REST_BASE: dict[str, Any] = {
@@ -54,7 +62,8 @@ REST_BASE: dict[str, Any] = {
         "resourceId": "123456",
         "stage": "Prod",
         "requestId": "",
-        **_TIME,
+        "requestTime": "",
+        "requestTimeEpoch": 0,
         "identity": {
             "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
             "caller": None, "accessKey": None, "sourceIp": "127.0.0.1",
@@ -91,8 +100,8 @@ HTTP_BASE: dict[str, Any] = {
         "requestId": "",
         "routeKey": "ANY /{proxy+}",
         "stage": "$default",
-        "time": _TIME["requestTime"],
-        "timeEpoch": _TIME["requestTimeEpoch"],
+        "time": "",
+        "timeEpoch": 0,
     },
     "isBase64Encoded": False,
 }
@@ -142,18 +151,44 @@ class Request:
     path: str
     content_type: str | None = None
     body: bytes = b""
+    #: query parameters (a repeated one's values joined with commas, as payload 2.0 sends them)
     query: dict[str, str] = field(default_factory=dict)
-    #: any other request headers (names lower-case)
+    #: any other request headers (names lower-case, repeated ones joined with commas)
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: the query string as sent (None: `query` URL-encoded)
+    raw_query: str | None = None
+    #: the client's address (None: the sample event's)
+    source_ip: str | None = None
+    #: when the gateway received it
+    received_at: datetime = SAMPLE_TIME
+    #: add the sample client's headers (False: extra_headers are all the client sent)
+    sample_headers: bool = True
+
+    @classmethod
+    def received(
+        cls, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes,
+        source_ip: str,
+    ) -> Request:
+        """A request as an HTTP server received it now: its own headers only, the query string
+        as sent."""
+        url = urlsplit(target)
+        sent = _joined((name.lower(), value) for name, value in headers)
+        query = _joined(parse_qsl(url.query, keep_blank_values=True))
+        return cls(method, url.path, sent.get("content-type"), body, query, sent,
+                   raw_query=url.query, source_ip=source_ip, received_at=datetime.now(UTC),
+                   sample_headers=False)
 
     @property
     def binary(self) -> bool:
-        """Whether the gateway base64-encodes the body (anything that is not JSON or text)."""
-        return bool(self.body) and not (
-            self.content_type or ""
-        ).startswith(("application/json", "text/"))
+        """Whether the gateway base64-encodes the body: anything but UTF-8 text (text/*,
+        TEXT_TYPES)."""
+        media = (self.content_type or "").split(";", 1)[0].strip().lower()
+        text = media.startswith("text/") or media in TEXT_TYPES
+        return bool(self.body) and not (text and _is_utf8(self.body))
 
     def headers(self, source: Source) -> dict[str, str]:
+        if not self.sample_headers:
+            return dict(self.extra_headers)
         headers = {"host": HOSTS[source], "user-agent": "events-generate", "accept": "*/*"}
         if self.content_type:
             headers["content-type"] = self.content_type
@@ -165,6 +200,27 @@ class Request:
         if not self.body:
             return None
         return base64.b64encode(self.body).decode("ascii") if self.binary else self.body.decode()
+
+    def time(self) -> tuple[str, int]:
+        """When the gateway received it: as a log line's date and as epoch milliseconds."""
+        at = self.received_at
+        return at.strftime("%d/%b/%Y:%H:%M:%S +0000"), int(at.timestamp() * 1000)
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A dict of `pairs` in which a repeated key's values are joined with commas."""
+    joined: dict[str, str] = {}
+    for key, value in pairs:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _rest(request: Request, stage: str, request_id: str) -> dict[str, Any]:
@@ -184,10 +240,14 @@ def _rest(request: Request, stage: str, request_id: str) -> dict[str, Any]:
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
     }
+    time, epoch = request.time()
     event["requestContext"] |= {
         "stage": stage, "requestId": request_id, "path": f"/{stage}{request.path}",
         "resourcePath": resource, "httpMethod": request.method,
+        "requestTime": time, "requestTimeEpoch": epoch,
     }
+    if request.source_ip:
+        event["requestContext"]["identity"]["sourceIp"] = request.source_ip
     return event
 
 
@@ -196,8 +256,14 @@ def _payload_v2(
 ) -> dict[str, Any]:
     event = copy.deepcopy(BASES[source])
     path = request.path if stage == "$default" else f"/{stage}{request.path}"
-    query = urlencode(request.query)
-    event |= {"rawPath": path, "rawQueryString": query, "headers": request.headers(source)}
+    query = urlencode(request.query) if request.raw_query is None else request.raw_query
+    headers = request.headers(source)
+    # The Cookie header (repeated ones joined with commas, as the gateway does) becomes `cookies`.
+    cookie = headers.pop("cookie", "").replace(",", ";")
+    cookies = [c.strip() for c in cookie.split(";") if c.strip()]
+    event |= {"rawPath": path, "rawQueryString": query, "headers": headers}
+    if cookies:
+        event["cookies"] = cookies
     if source == "http":  # routes: GET|HEAD / and GET|HEAD|POST /{proxy+} (template.yaml)
         root = request.path == "/"
         event["routeKey"] = f"{request.method} /" if root else f"{request.method} /{{proxy+}}"
@@ -206,8 +272,17 @@ def _payload_v2(
             event["pathParameters"] = {"proxy": request.path.lstrip("/")}
     if request.query:
         event["queryStringParameters"] = dict(request.query)
-    event["requestContext"] |= {"requestId": request_id, "stage": stage}
-    event["requestContext"]["http"] |= {"method": request.method, "path": path}
+    host = headers.get("host", event["requestContext"]["domainName"])
+    time, epoch = request.time()
+    event["requestContext"] |= {
+        "domainName": host, "domainPrefix": host.split(".")[0], "requestId": request_id,
+        "stage": stage, "time": time, "timeEpoch": epoch,
+    }
+    event["requestContext"]["http"] |= {
+        "method": request.method, "path": path, "userAgent": headers.get("user-agent", ""),
+    }
+    if request.source_ip:
+        event["requestContext"]["http"]["sourceIp"] = request.source_ip
     if request.body:
         event["body"] = request.encoded_body()
     event["isBase64Encoded"] = request.binary

@@ -57,7 +57,7 @@ exactly at a limit is accepted)
                          e.g. 32 x 256 x 256 x 1 = 2,097,152 for the demo model); checked on the
                          parsed JSON's list lengths, before NumPy builds an array.
 
-Observability (read by Powertools for AWS Lambda itself)
+Observability (read by handler.observability and by Powertools for AWS Lambda itself)
     POWERTOOLS_SERVICE_NAME       service name in logs and metrics (default tf-lambda-serving).
     POWERTOOLS_METRICS_NAMESPACE  CloudWatch namespace of the EMF metrics (default TfLambdaServing).
     POWERTOOLS_LOG_LEVEL, LOG_LEVEL  log level (default INFO).
@@ -73,8 +73,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
-DEFAULT_SERVICE_NAME = "tf-lambda-serving"
-DEFAULT_METRICS_NAMESPACE = "TfLambdaServing"
 
 
 @dataclass(frozen=True)
@@ -116,13 +114,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the function reads from its environment."""
+    """Everything the function reads from its environment, observability's variables aside."""
 
     model_dir: Path
     model_s3_uri: str | None
     model_cache_dir: Path
-    service_name: str
-    metrics_namespace: str
     limits: Limits
     model_sha256: str | None = None
     extra_allowed_ops: frozenset[str] = frozenset()
@@ -134,8 +130,6 @@ class Settings:
             model_dir=Path(env.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             model_s3_uri=env.get("MODEL_S3_URI") or None,
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or "/tmp/model"),
-            service_name=env.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
-            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
             limits=Limits.from_env(env),
             model_sha256=(env.get("MODEL_SHA256") or "").strip().lower() or None,
             extra_allowed_ops=frozenset(re.findall(r"[^\s,]+", env.get("EXTRA_ALLOWED_OPS", ""))),

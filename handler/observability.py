@@ -16,11 +16,12 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.functions import strtobool
 
-from handler.config import Settings
-
-_settings = Settings.from_env()
-logger = Logger(service=_settings.service_name)
-metrics = Metrics(service=_settings.service_name, namespace=_settings.metrics_namespace)
+# Powertools reads both variables itself, but defaults to "service_undefined" and to no namespace
+# at all (every metrics flush would then fail): hence the project's defaults.
+_SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "tf-lambda-serving"
+_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "TfLambdaServing"
+logger = Logger(service=_SERVICE)
+metrics = Metrics(service=_SERVICE, namespace=_NAMESPACE)
 
 # Libraries that log through the standard library: make them JSON too, quieter than our own
 # lines unless LOG_LEVEL=DEBUG. Mangum's one line per request ("POST /predict 200", INFO) repeats
@@ -58,7 +59,7 @@ def _tracer() -> Tracer | None:
     (~0.15 s of cold start, measured), so tracing off creates none."""
     if strtobool(os.environ.get("POWERTOOLS_TRACE_DISABLED", "true")):
         return None
-    return Tracer(service=_settings.service_name)
+    return Tracer(service=_SERVICE)
 
 
 tracer = _tracer()

@@ -56,17 +56,27 @@ def test_binary_bodies_are_base64_and_text_bodies_are_not() -> None:
     multipart = http_api_event("POST", "/predict", [("Content-Type", "multipart/form-data; b=x")],
                                b"--x--", "127.0.0.1")
     assert multipart["isBase64Encoded"] is True
+    # An HTTP API passes only text/*, JSON, XML and JavaScript as text: form posts are base64.
+    form = http_api_event("POST", "/predict", [("Content-Type", "application/x-www-form-urlencoded")],
+                          b"a=1", "127.0.0.1")
+    assert form["isBase64Encoded"] is True and base64.b64decode(form["body"]) == b"a=1"
 
 
 def test_headers_cookies_and_queries_as_api_gateway_sends_them() -> None:
     event = http_api_event(
-        "GET", "/health?a=1&a=2&b=", [("X-Tag", "one"), ("x-tag", "two"), ("Cookie", "s=1; t=2")],
+        "GET", "/health?a=1&a=2&b=",
+        [("X-Tag", "one"), ("x-tag", "two"), ("Cookie", "s=1; t=2"), ("Cookie", "u=3")],
         b"", "10.0.0.1",
     )
     assert event["headers"] == {"x-tag": "one,two"}
-    assert event["cookies"] == ["s=1", "t=2"]
+    assert event["cookies"] == ["s=1", "t=2", "u=3"]
+    assert event["rawQueryString"] == "a=1&a=2&b="
     assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
-    assert "body" not in event
+    assert "body" not in event and event["isBase64Encoded"] is False
+    # template.yaml's routes, the client's address, the time it arrived
+    assert event["routeKey"] == "GET /{proxy+}" and event["pathParameters"] == {"proxy": "health"}
+    assert event["requestContext"]["http"]["sourceIp"] == "10.0.0.1"
+    assert abs(event["requestContext"]["timeEpoch"] - time.time() * 1000) < 60_000
 
 
 def test_responses_of_both_payload_formats_are_written_back() -> None:
