@@ -57,7 +57,8 @@ RENDERS: dict[str, dict[str, str]] = {
     "jwt": {"ApiAuth": "JWT", "JwtIssuer": "https://issuer.example.com",
             "JwtAudience": "client-a,client-b",
             "CorsAllowOrigins": "https://app.example.com,http://localhost:8080"},
-    "litert": {"ModelRuntime": "LiteRT", "ModelS3Uri": "s3://my-bucket/models/catsordogs/"},
+    "litert": {"ModelRuntime": "LiteRT", "ModelS3Uri": "s3://my-bucket/models/catsordogs/",
+               "ModelS3KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab"},
 }
 _NO_VALUE = object()
 #: The API's routes: the methods the app serves, never ANY (it would match CORS preflights).
@@ -264,6 +265,11 @@ def test_environment_names_every_setting(template: dict[str, Any]) -> None:
     [
         ("ModelSha256", ["", "0" * 64, "9f" * 32], ["0" * 63, "A" * 64, "sha256:" + "0" * 64]),
         ("ReservedConcurrency", ["", "1", "5", "9999"], ["0", "-1", "05", "1.5", "10000"]),
+        ("ModelS3KmsKeyArn",
+         ["", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+          "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+         ["alias/aws/s3", "arn:aws:kms:eu-west-1:123456789012:alias/models",
+          "1234abcd-12ab-34cd-56ef-1234567890ab"]),
         ("JwtIssuer", ["", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"],
          ["http://issuer.example.com", "issuer"]),
         ("CorsAllowOrigins", ["", "https://app.example.com", "http://localhost:8080"],
@@ -286,11 +292,22 @@ def test_s3_read_is_conditional_and_limited_to_the_model_prefix(template: dict[s
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     uri = {"Ref": "ModelS3Uri"}
     assert template["Conditions"][policy["Condition"]] == {"Fn::Not": [{"Fn::Equals": [uri, ""]}]}
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statement, kms = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "s3:GetObject"
     pattern, names = statement["Resource"]["Fn::Sub"]
     assert pattern.endswith("${BucketAndPrefix}*")
     assert names["BucketAndPrefix"] == {"Fn::Join": ["", {"Fn::Split": ["s3://", uri]}]}
+    # A customer-managed key's decrypt, only when its ARN is given, and only through S3.
+    condition, grant, absent = kms["Fn::If"]
+    assert absent == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"][condition] == {"Fn::And": [
+        {"Condition": "HasModelS3Uri"},
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelS3KmsKeyArn"}, ""]}]},
+    ]}
+    assert grant["Action"] == "kms:Decrypt"
+    assert grant["Resource"] == {"Ref": "ModelS3KmsKeyArn"}
+    assert grant["Condition"] == {"StringEquals": {
+        "kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"}}}
 
 
 @pytest.mark.slow
