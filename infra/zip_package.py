@@ -10,7 +10,8 @@
   bytes checked against the manifest's sha256: a stale or corrupt bundle fails the build, not the
   cold start. model.pb stays out (LiteRT never reads it);
 - requirements-litert-<arch>.lock installed for Lambda's python3.12 on `arch` (wheels only,
-  hashes required: infra/image_deps.py), with no TensorFlow in it;
+  hashes required: infra/image_deps.py), with no TensorFlow in it, less what of ai-edge-litert
+  no Lambda function can use (`UNUSED_ON_LAMBDA`);
 - every module compiled to a hash-based .pyc that Python uses without looking at the source's
   mtime. pip's own .pyc files are timestamp-based, and SAM zips every file dated 1980-01-01, so on
   Lambda they would all be stale: Python would compile every module again at each cold start (it
@@ -46,6 +47,17 @@ UNZIPPED_LIMIT_BYTES = 262_144_000
 FORBIDDEN = frozenset({"tensorflow", "tensorflow-cpu", "tf-keras", "keras"})
 #: The same, as the import packages they install.
 FORBIDDEN_PACKAGES = frozenset({"tensorflow", "tf_keras", "keras"})
+#: What ai-edge-litert installs that no Lambda function can use, per architecture, left out of
+#: the zip: 25.6 MB of the limit on x86_64 (17.2 MB on arm64), so room for a model that much
+#: larger. The WebGPU accelerator (Lambda has no GPU); on x86_64 also the NPU vendors' compiler
+#: and dispatch plugins (no NPU) and the ahead-of-time compilation tools (build-time programs).
+#: The CPU path (builtin kernels, XNNPACK) is in libLiteRt.so and libpywrap_litert_common.so,
+#: which stay; tests/test_zip_package.py serves a photo from the pruned zip.
+UNUSED_ON_LAMBDA = {
+    "x86_64": ("ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/tools",
+               "ai_edge_litert/vendors"),
+    "arm64": ("ai_edge_litert/libLiteRtWebGpuAccelerator.so",),
+}
 HANDLER = ROOT / "handler"
 MODEL_DIR = ROOT / "model"
 
@@ -86,6 +98,19 @@ def install_requirements(dest: Path, arch: str) -> None:
     command = [*pip_command(dest, lock, dry_run=False, arch=arch), "--no-compile"]
     if subprocess.run(command, check=False).returncode != 0:
         raise PackageError(f"pip could not install {lock.name} for Lambda {arch} (see above)")
+
+
+def prune(tree: Path, arch: str) -> None:
+    """Remove UNUSED_ON_LAMBDA[arch]; each must be there, so the list cannot quietly go stale."""
+    for relative in UNUSED_ON_LAMBDA[arch]:
+        path = tree / relative
+        if not path.exists():
+            raise PackageError(f"{relative} is not in the installed ai-edge-litert: check what "
+                               "this version ships and update UNUSED_ON_LAMBDA")
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def compile_tree(tree: Path) -> None:
@@ -129,6 +154,7 @@ def package(dest: Path, arch: str = DEFAULT_ARCH, model_dir: Path = MODEL_DIR) -
     stage_model(model_dir, dest)  # first: a missing model fails before any download
     stage_handler(dest)
     install_requirements(dest, arch)
+    prune(dest, arch)
     compile_tree(dest)
     return check_tree(dest)
 

@@ -100,6 +100,7 @@ def check_staged(tree: Path, arch: str, model_dir: Path) -> None:
     assert staged == sources
     assert zip_package.forbidden_in(tree) == []
     assert not list(tree.glob("tensorflow*")), "TensorFlow in the zip"
+    assert not [path for path in zip_package.UNUSED_ON_LAMBDA[arch] if (tree / path).exists()]
     libraries = list((tree / "ai_edge_litert").glob("*.so"))
     assert libraries and {_elf_machine(lib) for lib in libraries} == {ELF_MACHINE[arch]}
     pycs = list(tree.rglob("*.pyc"))
