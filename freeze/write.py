@@ -29,9 +29,10 @@ from handler.manifest import MANIFEST_NAME, Artifact, Manifest
 
 class AtomicOutput:
     """Temporary files beside the final paths of `files` (the graph first, the others in its
-    folder) and of `model.json` (beside the graph) until `commit()`. `stale` names files of a previous bundle this one does
-    not have (a `model.tflite` when freezing without --tflite): `commit()` removes them with the
-    same guarantee, so the folder never holds a file its manifest does not describe."""
+    folder) and of `model.json` (beside the graph) until `commit()`. `stale` names files of a
+    previous bundle this one does not have (a `model.tflite` when freezing without --tflite):
+    `commit()` removes them with the same guarantee, so the folder never holds a file its
+    manifest does not describe."""
 
     def __init__(self, files: Sequence[Path], stale: Sequence[Path] = ()) -> None:
         self.files = list(files)
@@ -73,9 +74,7 @@ class AtomicOutput:
         self._refuse_folders()
         for final in self.files:
             self._write(self._temps[final], contents[final])
-        self._write(
-            self._temps[self.manifest_path], manifest_json(manifest)
-        )
+        self._write(self._temps[self.manifest_path], manifest_json(manifest))
         moved: list[tuple[Path, bool]] = []  # (final path, its previous version is in the backup)
         try:
             for temp in self._temps.values():  # mkstemp makes 0600; the function must read them

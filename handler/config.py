@@ -6,11 +6,11 @@ namespace when it is imported. Nothing reads the environment per request. (No mo
 instance here: a test or tool that imports a handler module first would freeze a stale one.)
 
 Model source
-    MODEL_DIR          folder holding model.json + model.pb/.tflite (default: `model/` beside `handler/`,
-                       i.e. /var/task/model in the Lambda image).
+    MODEL_DIR          folder holding model.json + model.pb / model.tflite (default: `model/`
+                       beside `handler/`, i.e. /var/task/model in the image and the zip).
     MODEL_S3_URI       s3://bucket/prefix: download model.json + the runtime's model file from there
-                       at cold start
-                       instead (boto3 is imported only then); verified like a local bundle.
+                       at cold start instead (boto3 is imported only then); verified like a local
+                       bundle.
     MODEL_CACHE_DIR    where the S3 download goes (default /tmp/model; /tmp is Lambda's only
                        writable disk and lives as long as the container).
 
