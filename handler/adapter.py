@@ -23,7 +23,7 @@ from mangum import Mangum
 from mangum.protocols import HTTPCycle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handler.errors import ErrorBody
+from handler.http_errors import ErrorBody
 from handler.observability import MetricUnit, logger, metrics, traced
 
 LambdaHandler = Callable[[Any, Any], dict[str, Any]]

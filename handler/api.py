@@ -10,10 +10,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handler import __version__, errors
+from handler import __version__, http_errors
+from handler.http_errors import error_response
+from handler.manifest import Manifest
 from handler.model import Model
 from handler.protocols import native, tfserving, v2
 
@@ -57,22 +60,86 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+class ResponseLimit:
+    """ASGI middleware: refuse an answer Lambda could not return, with a JSON error that says
+    what to ask instead, not Lambda's bare "response payload size exceeded".
+
+    Lambda's synchronous response holds 6 MB, and Mangum base64-encodes a binary body (4/3 of
+    its size). A response's body is held until complete (every route here sends one body), its
+    size counted as Lambda will carry it, and over `limit` replaced by a 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def held(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            assert start is not None
+            body = b"".join(chunks)
+            size = len(body) if _is_text(start) else -(-len(body) // 3) * 4
+            if size > self.limit:
+                error = error_response(
+                    413, "response_too_large",
+                    f"the answer would be {size} bytes, over Lambda's response limit of "
+                    f"{self.limit} bytes: ask for fewer outputs (v2 `outputs`), binary data (v2 "
+                    "binary tensor extension) or a smaller batch",
+                )
+                await error(scope, receive, send)
+                return
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, held)
+
+
+def _is_text(start: Message) -> bool:
+    """Whether Mangum sends this response's body as text (else base64): its own rule."""
+    headers = {key.lower(): value for key, value in start.get("headers", [])}
+    kind = headers.get(b"content-type", b"").decode("latin-1")
+    return any(text in kind for text in DEFAULT_TEXT_MIME_TYPES)
+
+
+def _purpose(manifest: Manifest) -> str:
+    if manifest.task is not None:
+        return f"Classifies into {', '.join(manifest.task.labels)}."
+    inputs = ", ".join(spec.name for spec in manifest.inputs)
+    outputs = ", ".join(spec.name for spec in manifest.outputs)
+    return f"Computes {outputs} from {inputs}."
+
+
 def create_app(model: Model) -> FastAPI:
     """An app serving `model` through every protocol."""
     app = FastAPI(
         title=f"{model.name} on AWS Lambda",
         version=__version__,
         description=(
-            f"Classifies images into {', '.join(model.manifest.labels)}. Native API, TensorFlow "
-            "Serving REST API and the Open Inference Protocol (v2). Errors: "
-            '`{"error": message, "code": slug, "status": http_status}`.'
+            f"{_purpose(model.manifest)} Native API, TensorFlow Serving REST API and the Open "
+            'Inference Protocol (v2). Errors: `{"error": message, "code": slug, "status": '
+            "http_status}`."
         ),
     )
     app.state.model = model
-    errors.install(app)
+    http_errors.install(app)
     for protocol in PROTOCOLS:
         app.include_router(protocol.router)
     app.mount("/static", StaticFiles(directory=native.STATIC_DIR), name="static")
+    app.add_middleware(ResponseLimit, limit=model.limits.max_response_bytes)
     app.add_middleware(HeadAsGet)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     return app

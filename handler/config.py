@@ -52,10 +52,17 @@ exactly at a limit is accepted)
                          fit in one request; the 32-PNG request is refused in 20 ms.
     MAX_BATCH            images or tensor rows in one request (default 32); checked before any
                          image is decoded.
-    MAX_TENSOR_ELEMENTS  numbers in one JSON tensor (TF Serving `instances`/`inputs`, v2 `data`)
-                         or v2 binary tensor (default: MAX_BATCH x the model's input elements,
-                         e.g. 32 x 256 x 256 x 1 = 2,097,152 for the demo model); checked on the
-                         parsed JSON's list lengths, before NumPy builds an array.
+    MAX_TENSOR_ELEMENTS  elements (numbers or strings) in one request's tensors, all inputs
+                         together (TF Serving `instances`/`inputs`, v2 `data` or binary tensors,
+                         native `inputs`). Default: MAX_BATCH x one row of every input, e.g.
+                         32 x 256 x 256 x 1 = 2,097,152 for the demo model; a model with an open
+                         dimension besides the batch (PNet: any height and width) gets at least
+                         16,777,216 (OPEN_INPUT_ELEMENTS), so a real photo's tensor fits. Checked
+                         on the parsed JSON's list lengths or the binary header's shape, before
+                         NumPy builds an array. String bytes are bounded by MAX_REQUEST_BYTES.
+    MAX_RESPONSE_BYTES   the answer's body (default 6,291,456 - 1,024: Lambda's synchronous
+                         response bound less room for headers; base64 counted for binary
+                         bodies); a larger answer is refused with 413 `response_too_large`.
 
 Observability (read by handler.observability and by Powertools for AWS Lambda itself)
     POWERTOOLS_SERVICE_NAME       service name in logs and metrics (default tf-lambda-serving).
@@ -73,6 +80,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+#: the default MAX_TENSOR_ELEMENTS floor for a model with open dimensions: 16,777,216 elements,
+#: a 2048 x 2048 RGB photo four times over (64 MiB as float32)
+OPEN_INPUT_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Limits:
     max_image_pixels: int = 40_000_000
     max_request_pixels: int = 100_000_000
     max_batch: int = 32
+    max_response_bytes: int = 6 * 1024 * 1024 - 1024
     #: None until the model is known: then MAX_BATCH x its input elements (`for_input`)
     max_tensor_elements: int | None = None
 
@@ -97,19 +108,25 @@ class Limits:
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             max_request_pixels=int(env.get("MAX_REQUEST_PIXELS", defaults.max_request_pixels)),
             max_batch=int(env.get("MAX_BATCH", defaults.max_batch)),
+            max_response_bytes=int(env.get("MAX_RESPONSE_BYTES", defaults.max_response_bytes)),
             max_tensor_elements=int(elements) if elements else None,
         )
 
-    def tensor_elements(self, shape: Sequence[int | None]) -> int:
-        """MAX_TENSOR_ELEMENTS, or by default MAX_BATCH x the elements of one row of `shape`
-        (the model input's shape, batch first; a dimension left open counts as 1)."""
+    def tensor_elements(self, shapes: Sequence[Sequence[int | None]]) -> int:
+        """MAX_TENSOR_ELEMENTS, or by default MAX_BATCH x the elements of one row of every input
+        (`shapes`: the inputs' shapes, batch first; an open dimension counts as 1); at least
+        OPEN_INPUT_ELEMENTS when an input leaves a dimension besides the batch open (PNet takes
+        any height and width), so that a real photo's tensor fits."""
         if self.max_tensor_elements is not None:
             return self.max_tensor_elements
-        return self.max_batch * math.prod(d or 1 for d in shape[1:])
+        rows = self.max_batch * sum(math.prod(d or 1 for d in shape[1:]) for shape in shapes)
+        if any(None in shape[1:] for shape in shapes):
+            return max(rows, OPEN_INPUT_ELEMENTS)
+        return rows
 
-    def for_input(self, shape: Sequence[int | None]) -> Limits:
-        """These limits with MAX_TENSOR_ELEMENTS resolved for a model input of `shape`."""
-        return replace(self, max_tensor_elements=self.tensor_elements(shape))
+    def for_inputs(self, shapes: Sequence[Sequence[int | None]]) -> Limits:
+        """These limits with MAX_TENSOR_ELEMENTS resolved for a model's input `shapes`."""
+        return replace(self, max_tensor_elements=self.tensor_elements(shapes))
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,16 @@ Decisions:
 from __future__ import annotations
 
 import io
+from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from handler.config import Limits
-from handler.errors import ApiError
+from handler.errors import BadRequest, TooLarge, Unprocessable
 from handler.manifest import Preprocessing
+from handler.observability import MetricUnit, metrics
 
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -50,31 +53,27 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 def open_checked(data: bytes, limits: Limits) -> Image.Image:
     """Open (header only) after the byte and pixel limits; no pixel is decoded yet."""
     if not data:
-        raise ApiError(400, "empty_image", "the image is empty (0 bytes)")
+        raise BadRequest("empty_image", "the image is empty (0 bytes)")
     if len(data) > limits.max_image_bytes:
-        raise ApiError(
-            413, "image_too_large",
+        raise TooLarge("image_too_large",
             f"image of {len(data)} bytes exceeds the limit of {limits.max_image_bytes} bytes",
         )
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         supported = ", ".join(FORMATS)
-        raise ApiError(
-            422, "not_an_image", f"the data is not an image in a supported format ({supported})"
+        raise Unprocessable("not_an_image", f"the data is not an image in a supported format ({supported})"
         ) from None
     except Image.DecompressionBombError:  # Pillow's own guard, above 2x its MAX_IMAGE_PIXELS
-        raise ApiError(
-            413, "too_many_pixels",
+        raise TooLarge("too_many_pixels",
             f"image of more than {2 * Image.MAX_IMAGE_PIXELS} pixels exceeds the limit of "
             f"{limits.max_image_pixels} pixels",
         ) from None
     except (OSError, ValueError) as exc:
-        raise ApiError(422, "corrupt_image", f"cannot read the image header: {exc}") from None
+        raise Unprocessable("corrupt_image", f"cannot read the image header: {exc}") from None
     width, height = image.size
     if width * height > limits.max_image_pixels:
-        raise ApiError(
-            413, "too_many_pixels",
+        raise TooLarge("too_many_pixels",
             f"image of {width}x{height} = {width * height} pixels exceeds the limit of "
             f"{limits.max_image_pixels} pixels",
         )
@@ -116,7 +115,7 @@ def to_input(image: Image.Image, spec: Preprocessing) -> np.ndarray:
         image = _to_working_mode(image, spec.color_mode)
         image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resize])
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow raises all three on bad data
-        raise ApiError(422, "corrupt_image", f"cannot decode the image: {exc}") from None
+        raise Unprocessable("corrupt_image", f"cannot decode the image: {exc}") from None
     pixels = np.asarray(image, dtype=np.float32)
     if pixels.ndim == 2:
         pixels = pixels[..., np.newaxis]
@@ -130,3 +129,28 @@ def to_input(image: Image.Image, spec: Preprocessing) -> np.ndarray:
 def decode(data: bytes, spec: Preprocessing, limits: Limits) -> np.ndarray:
     """Encoded image bytes -> one model input row, after the byte and pixel limits."""
     return to_input(open_checked(data, limits), spec)
+
+
+def decode_batch(
+    images: Sequence[bytes], spec: Preprocessing, limits: Limits, dtype: np.dtype
+) -> np.ndarray:
+    """Encoded images -> one input batch of `dtype`, per `spec` (the image codec's entry).
+
+    Every header is read and the request's pixels summed before the first decode, so a request
+    over MAX_REQUEST_PIXELS costs no decoding at all; each image's bytes and pixels are recorded
+    as metrics."""
+    opened = deque(open_checked(data, limits) for data in images)  # headers only
+    pixels = sum(image.width * image.height for image in opened)
+    if pixels > limits.max_request_pixels:
+        raise TooLarge(
+            "request_too_many_pixels",
+            f"the request's images have {pixels} pixels in all, over the limit of "
+            f"{limits.max_request_pixels} pixels per request",
+        )
+    for data, image in zip(images, opened, strict=True):
+        metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
+        metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
+    rows = []
+    while opened:  # popped: each image's full-size pixels are freed before the next decode
+        rows.append(to_input(opened.popleft(), spec))
+    return np.stack(rows).astype(dtype, copy=False)

@@ -15,7 +15,7 @@ from handler.config import Settings
 from handler.manifest import ModelBundleError
 from handler.model import Model
 from handler.observability import logger
-from handler.runtime import check_runtime, runtime_class
+from handler.runtime import entry, runtime_class
 from handler.source import read_bundle
 
 
@@ -32,7 +32,7 @@ def load_model(settings: Settings) -> Model:
         clock = now
 
     try:
-        check_runtime(settings.runtime)
+        entry(settings.runtime)
         manifest, data = read_bundle(settings)
         lap("read_verify")
         # TensorFlow's import takes ~2 s: only once the bundle is known to be good.
@@ -51,4 +51,4 @@ def load_model(settings: Settings) -> Model:
                "source": where,
                "pinned": settings.model_sha256 is not None, **timings},
     )
-    return Model(runtime, settings.limits.for_input(manifest.input.shape))
+    return Model(runtime, settings.limits)

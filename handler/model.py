@@ -1,33 +1,43 @@
-"""The protocol-agnostic data plane: preprocess -> predict -> postprocess (KServe's Model shape).
+"""The protocol-agnostic data plane (KServe's Model shape): named tensors in, named tensors out.
 
 Protocols (native, TF Serving, Open Inference v2) differ only in how they parse requests and
-format answers; they all go through one `Model`, which owns the limits, the metrics and the
-manifest-driven decoding of outputs into per-label probabilities.
+format answers. Each builds a dict of arrays keyed by the manifest's input names (strings as
+object arrays of bytes) and calls `Model.infer`, which runs one pipeline:
+
+1. validate: every input given and no other; an input with a codec given as bytes is decoded
+   by that codec (images); each input's dtype and shape must fit the manifest (open dimensions
+   accepted), all inputs must share one batch size, within the limits;
+2. run the runtime on the inputs, fetching the outputs asked for (default: all);
+3. record metrics (inference time, batch size).
+
+Problems are domain errors (handler/errors.py); the edge gives them their HTTP status.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from handler import images
 from handler.config import Limits
-from handler.errors import ApiError
-from handler.images import open_checked, to_input
+from handler.errors import BadRequest, TooLarge
+from handler.manifest import InputSpec
 from handler.observability import MetricUnit, metrics
-from handler.runtime import ModelRuntime
+from handler.runtime import ModelRuntime, numpy_dtype
+from handler.tensors import check_elements
+
+#: codec kind -> decoder of a batch of encoded items into an input batch
+DECODERS: dict[str, Callable[[Sequence[bytes], InputSpec, Limits], np.ndarray]] = {
+    "image": lambda items, spec, limits: images.decode_batch(
+        items, spec.codec, limits, numpy_dtype(spec.dtype)
+    ),
+}
 
 
-@dataclass(frozen=True)
-class Classification:
-    """One image's answer: its label and every label's probability, most likely first."""
-
-    label: str
-    ranked: list[tuple[str, float]]
+def _dims(shape: Sequence[int | None]) -> list[int]:
+    return [-1 if d is None else d for d in shape]
 
 
 class Model:
@@ -36,9 +46,7 @@ class Model:
     def __init__(self, runtime: ModelRuntime, limits: Limits) -> None:
         self.runtime = runtime
         self.manifest = runtime.manifest
-        self.limits = limits
-        self.input_shape = tuple(runtime.manifest.input.shape[1:])
-        self.input_dtype = np.dtype(runtime.manifest.input.dtype)
+        self.limits = limits.for_inputs([spec.shape for spec in self.manifest.inputs])
 
     @property
     def name(self) -> str:
@@ -48,86 +56,97 @@ class Model:
     def version(self) -> str:
         return self.manifest.version
 
+    @property
+    def element_limit(self) -> int:
+        """MAX_TENSOR_ELEMENTS for this model (resolved at construction)."""
+        assert self.limits.max_tensor_elements is not None
+        return self.limits.max_tensor_elements
+
     def check_batch(self, size: int) -> None:
         if size == 0:
-            raise ApiError(400, "no_inputs", "the request holds no image or tensor row")
+            raise BadRequest("no_inputs", "the request holds no image or tensor row")
         if size > self.limits.max_batch:
-            raise ApiError(
-                413, "too_many_inputs",
+            raise TooLarge(
+                "too_many_inputs",
                 f"{size} inputs in one request exceed the limit of {self.limits.max_batch}",
             )
 
-    def preprocess(self, images: Sequence[bytes]) -> np.ndarray:
-        """Encoded images -> one input batch, per the manifest's preprocessing.
-
-        Every header is read and the request's pixels summed before the first decode, so a
-        request over MAX_REQUEST_PIXELS costs no decoding at all."""
-        self.check_batch(len(images))
-        opened = deque(open_checked(data, self.limits) for data in images)  # headers only
-        pixels = sum(image.width * image.height for image in opened)
-        if pixels > self.limits.max_request_pixels:
-            raise ApiError(
-                413, "request_too_many_pixels",
-                f"the request's images have {pixels} pixels in all, over the limit of "
-                f"{self.limits.max_request_pixels} pixels per request",
-            )
-        for data, image in zip(images, opened, strict=True):
-            metrics.add_metric("ImageBytes", MetricUnit.Bytes, len(data))
-            metrics.add_metric("ImagePixels", MetricUnit.Count, image.width * image.height)
-        rows = []
-        while opened:  # popped: each image's full-size pixels are freed before the next decode
-            rows.append(to_input(opened.popleft(), self.manifest.preprocessing))
-        return np.stack(rows).astype(self.input_dtype, copy=False)
-
-    def numbers(self, values: Any) -> np.ndarray:
-        """JSON numbers (nested lists) -> an array; 400 if ragged or not numeric."""
-        try:
-            array = np.asarray(values)
-        except ValueError:
-            raise ApiError(
-                400, "invalid_tensor", "the tensor is ragged: rows differ in shape"
-            ) from None
-        if array.dtype.kind not in "iuf":
-            raise ApiError(
-                400, "wrong_dtype",
-                f"the tensor must hold numbers ({self.input_dtype.name}), not {array.dtype.name}",
-            )
-        return array
-
-    def tensor(self, rows: Any) -> np.ndarray:
-        """A client's raw tensor (batch first) -> a checked input batch."""
-        array = rows if isinstance(rows, np.ndarray) else self.numbers(rows)
-        if array.ndim != len(self.input_shape) + 1 or array.shape[1:] != self.input_shape:
-            raise ApiError(
-                400, "wrong_shape",
-                f"tensor of shape {list(array.shape)} does not fit the model input "
-                f"{[-1, *self.input_shape]} (batch first)",
-            )
-        self.check_batch(array.shape[0])
-        return array.astype(self.input_dtype, copy=False)
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model; returns its output tensor as the graph emits it."""
+    def infer(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Validate, run, record: the named outputs (default: every output), batch first."""
+        feeds = self.validate(inputs)
+        fetches = self.fetches(outputs)
         start = time.perf_counter()
-        outputs = self.runtime.predict(batch)
-        elapsed_ms = (time.perf_counter() - start) * 1e3
-        metrics.add_metric("InferenceTime", MetricUnit.Milliseconds, elapsed_ms)
-        metrics.add_metric("BatchSize", MetricUnit.Count, len(batch))
-        return outputs
+        result = self.runtime.run(feeds, fetches)
+        metrics.add_metric("InferenceTime", MetricUnit.Milliseconds,
+                           (time.perf_counter() - start) * 1e3)
+        metrics.add_metric("BatchSize", MetricUnit.Count, len(next(iter(feeds.values()))))
+        return result
 
-    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        """Output tensor -> (batch, labels) probabilities; a sigmoid unit is P(labels[1])."""
-        if self.manifest.decoding == "sigmoid":
-            positive = outputs.reshape(len(outputs), -1)[:, :1]
-            return np.hstack([1.0 - positive, positive])
-        return outputs.reshape(len(outputs), -1)
+    def fetches(self, outputs: Sequence[str] | None) -> list[str]:
+        """The output names to compute; 400 naming an unknown one."""
+        known = [spec.name for spec in self.manifest.outputs]
+        if outputs is None:
+            return known
+        for name in outputs:
+            if name not in known:
+                raise BadRequest(
+                    "unknown_output", f"no output {name!r}; the model's outputs are {known}"
+                )
+        if not outputs:
+            raise BadRequest("no_outputs", "the request asks for no output")
+        return list(dict.fromkeys(outputs))
 
-    def classify(self, outputs: np.ndarray) -> list[Classification]:
-        """Output tensor -> one Classification per input row."""
-        labels = self.manifest.labels
-        answers = []
-        for row in self.probabilities(outputs):
-            order = np.argsort(-row, kind="stable")
-            ranked = [(labels[i], float(row[i])) for i in order]
-            answers.append(Classification(label=ranked[0][0], ranked=ranked))
-        return answers
+    def validate(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Client inputs -> the runtime's feeds (see the module docstring, step 1)."""
+        known = [spec.name for spec in self.manifest.inputs]
+        unknown = sorted(set(inputs) - set(known))
+        if unknown:
+            raise BadRequest(
+                "unknown_input", f"no input named {unknown}; the model's inputs are {known}"
+            )
+        missing = [name for name in known if name not in inputs]
+        if missing:
+            raise BadRequest(
+                "missing_input", f"inputs {missing} are missing; the model's inputs are {known}"
+            )
+        check_elements(
+            sum(value.size for value in inputs.values()), self.element_limit,
+            "the request's tensors",
+        )
+        feeds = {spec.name: self._feed(spec, inputs[spec.name]) for spec in self.manifest.inputs}
+        sizes = {name: len(value) for name, value in feeds.items()}
+        if len(set(sizes.values())) > 1:
+            raise BadRequest(
+                "batch_mismatch", f"the inputs' batch sizes differ: {sizes}; every input needs "
+                "one row per example"
+            )
+        self.check_batch(next(iter(sizes.values())))
+        return feeds
+
+    def _feed(self, spec: InputSpec, value: np.ndarray) -> np.ndarray:
+        """One input's batch, decoded by its codec when given as bytes, checked against `spec`."""
+        where = f"input {spec.name!r}"
+        if spec.codec is not None and value.dtype == object:
+            items = list(value.ravel())
+            self.check_batch(len(items))
+            return DECODERS[spec.codec.kind](items, spec, self.limits)
+        if value.ndim and not len(value):
+            self.check_batch(0)
+        target = numpy_dtype(spec.dtype)
+        if (value.dtype == object) != (target == object):
+            given = "strings" if value.dtype == object else value.dtype.name
+            takes = spec.dtype + (" or images" if spec.codec is not None else "")
+            raise BadRequest("wrong_dtype", f"{where} takes {takes}, not {given}")
+        fits = value.ndim == len(spec.shape) and all(
+            d is None or d == g for d, g in zip(spec.shape[1:], value.shape[1:], strict=True)
+        )
+        if not fits:
+            raise BadRequest(
+                "wrong_shape",
+                f"{where}: a tensor of shape {list(value.shape)} does not fit "
+                f"{_dims(spec.shape)} (batch first)",
+            )
+        self.check_batch(value.shape[0])
+        return value.astype(target, copy=False)

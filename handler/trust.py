@@ -163,12 +163,12 @@ def check_ops(graph: bytes, manifest: Manifest, extra_allowed: Set[str] = frozen
     refused = sorted(ops.all - INFERENCE_OPS - extra_allowed)
     if refused:
         raise ModelBundleError(
-            f"{manifest.graph.path} uses ops outside the inference allowlist: "
+            f"{manifest.artifacts.graph.path} uses ops outside the inference allowlist: "
             f"{', '.join(refused)} (file, I/O, state or Python ops are refused; if one is a "
             "layer you trust, add it to EXTRA_ALLOWED_OPS)"
         )
     if set(manifest.ops) != ops.nodes:
         raise ModelBundleError(
-            f"the manifest's ops do not match {manifest.graph.path}: the manifest lists "
+            f"the manifest's ops do not match {manifest.artifacts.graph.path}: the manifest lists "
             f"{sorted(manifest.ops)}, the graph uses {sorted(ops.nodes)}"
         )

@@ -115,8 +115,8 @@ def test_v2_infer_bytes_image(lambda_handler, source, photos, name):
 
 GETS = {
     "/health": lambda b, n: b["status"] == "ok" and b["model"] == n,
-    "/model": lambda b, n: b["labels"] == ["cat", "dog"]
-    and b["preprocessing"]["color_mode"] == "L",
+    "/model": lambda b, n: b["task"]["labels"] == ["cat", "dog"]
+    and b["inputs"][0]["codec"]["color_mode"] == "L",
     "/v1/models/{name}": lambda b, n: b["model_version_status"][0]["state"] == "AVAILABLE",
     "/v1/models/{name}/metadata": lambda b, n: b["model_spec"]["name"] == n and list(
         b["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"].values()
@@ -169,7 +169,7 @@ def test_openapi_documents_every_body(lambda_handler):
     predict = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert set(predict) == {"multipart/form-data", "image/*", "application/json"}
     schemas = spec["components"]["schemas"]
-    for body in ("PredictImagesRequest", "PredictRequest", "InferRequest", "RequestInput"):
+    for body in ("PredictJsonRequest", "PredictRequest", "InferRequest", "RequestInput"):
         assert body in schemas
     assert spec["paths"]["/v2/models/{name}/infer"]["post"]["responses"]["200"]
 

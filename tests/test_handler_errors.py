@@ -61,7 +61,7 @@ BARE_MULTIPART = {"Content-Type": "multipart/form-data"}
 def v2_input(datatype: str, shape: list[int], data: list | None = None):
     """A v2 infer body for the model's input, built once the model's input name is known."""
     def body(photos, model) -> str:
-        tensor = {"name": model["input"]["name"], "shape": shape, "datatype": datatype}
+        tensor = {"name": model["inputs"][0]["name"], "shape": shape, "datatype": datatype}
         return json.dumps({"inputs": [tensor | ({"data": data} if data is not None else {})]})
     return body
 
@@ -78,7 +78,7 @@ def dog_jpeg(photos, model) -> bytes:
 def row_without_batch(photos, model) -> str:
     """One input row (e.g. 256x256x1) as `instances`, its batch dimension forgotten."""
     row: list | float = 0.0
-    for size in reversed(model["input"]["shape"][1:]):
+    for size in reversed(model["inputs"][0]["shape"][1:]):
         row = [row] * size
     return json.dumps({"instances": row})
 
@@ -129,7 +129,7 @@ CASES = {
                              422, "invalid_request"),
     "tfserving no rows": ("POST", TFS, '{"instances": []}', JSON, 400, "no_inputs"),
     "tfserving bad b64 object": ("POST", TFS, '{"instances": [{"b64": 1}]}', JSON,
-                                 400, "invalid_image_object"),
+                                 400, "invalid_b64_object"),
     "tfserving unknown signature": ("POST", TFS, '{"signature_name": "x", "instances": [[0]]}',
                                     JSON, 400, "unknown_signature"),
     "tfserving malformed json": ("POST", TFS, "{", JSON, 400, "invalid_json"),
@@ -239,10 +239,10 @@ def logs():
 def test_unexpected_failure_is_logged_once(lambda_handler, photos, monkeypatch, logs):
     from handler import app
 
-    def boom(batch):
+    def boom(feeds, fetches):
         raise RuntimeError("simulated runtime failure")
 
-    monkeypatch.setattr(app.model.runtime, "predict", boom)
+    monkeypatch.setattr(app.model.runtime, "run", boom)
     event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
     assert invoke(lambda_handler, event).status == 500
     errors = [r for r in map(json.loads, logs.getvalue().splitlines()) if r["level"] == "ERROR"]
@@ -265,10 +265,10 @@ def test_garbage_multipart_is_answered_without_a_plain_log_line(lambda_handler, 
 def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch, capsys):
     from handler import app
 
-    def boom(batch):
+    def boom(feeds, fetches):
         raise RuntimeError("simulated runtime failure")
 
-    monkeypatch.setattr(app.model.runtime, "predict", boom)
+    monkeypatch.setattr(app.model.runtime, "run", boom)
     event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
     capsys.readouterr()
     body = assert_error(invoke(lambda_handler, event), 500, "internal_error")

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from handler.config import Limits
-from handler.errors import ApiError
+from handler.errors import ServingError
+from handler.http_errors import status_of
 from handler.images import decode
 from handler.manifest import Preprocessing
 
@@ -24,8 +25,8 @@ def encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
     return buffer.getvalue()
 
 
-def refused(data: bytes, limits: Limits = LIMITS) -> ApiError:
-    with pytest.raises(ApiError) as info:
+def refused(data: bytes, limits: Limits = LIMITS) -> ServingError:
+    with pytest.raises(ServingError) as info:
         decode(data, GRAY, limits)
     return info.value
 
@@ -113,9 +114,9 @@ def test_jpeg_draft_decodes_at_reduced_size_with_the_same_answer():
 
 
 def test_empty_and_not_an_image():
-    assert (refused(b"").status, refused(b"").code) == (400, "empty_image")
+    assert (status_of(refused(b"")), refused(b"").code) == (400, "empty_image")
     error = refused(b"hello, I am not an image")
-    assert (error.status, error.code) == (422, "not_an_image")
+    assert (status_of(error), error.code) == (422, "not_an_image")
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
@@ -140,19 +141,19 @@ def test_phone_jpegs_opened_as_mpo_are_served():
 def test_formats_outside_the_photo_list_are_not_decoded(data):
     """EPS would run Ghostscript where installed: untrusted bytes reach only photo decoders."""
     error = refused(data)
-    assert (error.status, error.code) == (422, "not_an_image")
+    assert (status_of(error), error.code) == (422, "not_an_image")
     assert "JPEG, PNG" in error.message
 
 
 def test_truncated_jpeg_is_corrupt(photos):
     data = photos["kitten"].read_bytes()
     error = refused(data[: len(data) // 2])
-    assert (error.status, error.code) == (422, "corrupt_image")
+    assert (status_of(error), error.code) == (422, "corrupt_image")
 
 
 def test_too_many_bytes_is_413_before_opening():
     error = refused(b"\xff\xd8" + bytes(100), Limits(max_image_bytes=50))
-    assert (error.status, error.code) == (413, "image_too_large")
+    assert (status_of(error), error.code) == (413, "image_too_large")
 
 
 @pytest.mark.parametrize("side", [8_000, 20_000])  # under and over Pillow's own 179 M guard
@@ -161,4 +162,4 @@ def test_decompression_bomb_is_refused_from_the_header(side):
     bomb = encode(Image.new("1", (side, side)), optimize=True)
     assert len(bomb) < 100_000
     error = refused(bomb)
-    assert (error.status, error.code) == (413, "too_many_pixels")
+    assert (status_of(error), error.code) == (413, "too_many_pixels")

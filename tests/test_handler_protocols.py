@@ -11,7 +11,7 @@ import tritonclient.http as triton
 
 from handler.config import Limits
 from handler.images import decode
-from handler.manifest import Preprocessing
+from handler.manifest import ImageCodec
 from tests.handler_events import http_v2, invoke
 
 JSON = {"Content-Type": "application/json"}
@@ -25,7 +25,7 @@ def model(lambda_handler) -> dict:
 @pytest.fixture(scope="module")
 def kitten_tensor(model, photos) -> np.ndarray:
     """The kitten as the model's input row, through the handler's own preprocessing."""
-    spec = Preprocessing(**model["preprocessing"])
+    spec = ImageCodec(**model["inputs"][0]["codec"])
     return decode(photos["kitten"].read_bytes(), spec, Limits())
 
 
@@ -45,7 +45,7 @@ def post(handler, path: str, body: dict) -> dict:
 def test_tfserving_raw_tensor_forms_agree_with_the_image_path(
     lambda_handler, model, kitten_tensor, kitten_p_dog
 ):
-    name, input_name = model["name"], model["input"]["name"]
+    name, input_name = model["name"], model["inputs"][0]["name"]
     row = kitten_tensor.tolist()
     path = f"/v1/models/{name}:predict"
     answers = [
@@ -84,14 +84,14 @@ def test_v2_version_paths(lambda_handler, model, kitten_tensor, kitten_p_dog):
     assert get(lambda_handler, f"{base}/versions/{version}") == get(lambda_handler, base)
     assert get(lambda_handler, f"{base}/versions/{version}/ready")["ready"] is True
     answer = post(lambda_handler, f"{base}/versions/{version}/infer", {"inputs": [{
-        "name": model["input"]["name"], "shape": [1, *kitten_tensor.shape], "datatype": "FP32",
+        "name": model["inputs"][0]["name"], "shape": [1, *kitten_tensor.shape], "datatype": "FP32",
         "data": kitten_tensor.ravel().tolist()}]})
     assert answer["model_version"] == version
     assert answer["outputs"][0]["data"][0] == pytest.approx(kitten_p_dog, abs=1e-5)
 
 
 def test_v2_fp32_json_flat_and_nested(lambda_handler, model, kitten_tensor, kitten_p_dog):
-    name, input_name = model["name"], model["input"]["name"]
+    name, input_name = model["name"], model["inputs"][0]["name"]
     shape = [2, *kitten_tensor.shape]
     batch = np.stack([kitten_tensor, np.zeros_like(kitten_tensor)])
     for data in (batch.ravel().tolist(), batch.tolist()):
@@ -107,7 +107,7 @@ def test_tritonclient_http_against_the_local_api(
     local_api_url, model, photos, kitten_tensor, kitten_p_dog
 ):
     """The real Open Inference Protocol client, unchanged, binary tensor extension included."""
-    name, input_name, output_name = model["name"], model["input"]["name"], model["output"]["name"]
+    name, input_name, output_name = model["name"], model["inputs"][0]["name"], model["outputs"][0]["name"]
     client = triton.InferenceServerClient(url=local_api_url.removeprefix("http://"))
     try:
         assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(name)

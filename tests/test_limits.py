@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
@@ -37,7 +38,7 @@ def serve(lambda_handler) -> Callable[[dict[str, str]], Callable[[dict], Respons
     from handler import app
 
     def make(env: dict[str, str]) -> Callable[[dict], Response]:
-        limits = Settings.from_env(env).limits.for_input(app.model.manifest.input.shape)
+        limits = Settings.from_env(env).limits
         handler = make_handler(create_app(Model(app.model.runtime, limits)))
         return lambda event: invoke(handler, event)
 
@@ -133,18 +134,20 @@ def test_request_pixels_are_summed_before_any_image_is_decoded(serve, photos, pr
 def test_one_decoded_image_at_a_time(lambda_handler, photos, monkeypatch):
     """Every header is opened first, but each image's full-size pixels are freed before the next
     image is decoded: 32 images at MAX_IMAGE_PIXELS would otherwise be held at once."""
-    from handler import app, model
+    from handler import app, images
 
     decoded: list[weakref.ref] = []
-    to_input = model.to_input
+    to_input = images.to_input
 
     def spy(image, spec):
         assert all(ref() is None for ref in decoded), "an earlier decoded image is still held"
         decoded.append(weakref.ref(image))
         return to_input(image, spec)
 
-    monkeypatch.setattr(model, "to_input", spy)
-    app.model.preprocess([photos[name].read_bytes() for name in ("kitten", "dog", "chelsea")])
+    monkeypatch.setattr(images, "to_input", spy)
+    data = [photos[name].read_bytes() for name in ("kitten", "dog", "chelsea")]
+    codec = app.model.manifest.inputs[0].codec
+    images.decode_batch(data, codec, app.model.limits, np.dtype("float32"))
     assert len(decoded) == 3
 
 
@@ -220,5 +223,6 @@ def test_model_reports_every_limit(serve):
 def test_default_tensor_elements_follow_the_batch_and_the_model(serve):
     body = assert_answer(serve({"MAX_BATCH": "2"})(http_v2("GET", "/model")), 200)
     assert body["limits"]["max_tensor_elements"] == 2 * ROW
-    assert Limits().tensor_elements([None, 256, 256, 1]) == 32 * ROW
-    assert Limits(max_tensor_elements=5).tensor_elements([None, 256, 256, 1]) == 5
+    assert Limits().tensor_elements([[None, 256, 256, 1]]) == 32 * ROW
+    assert Limits().tensor_elements([[None, None, None, 3]]) == 1 << 24  # a photo fits
+    assert Limits(max_tensor_elements=5).tensor_elements([[None, 256, 256, 1]]) == 5

@@ -21,7 +21,9 @@ from handler.config import Limits, Settings
 from handler.images import open_checked, to_input
 from handler.loader import load_model
 from handler.manifest import Manifest, ModelBundleError, load_manifest
-from handler.runtime import LITERT, RUNTIMES, TENSORFLOW, ModelRuntime, runtime_class
+from handler.runtime import RUNTIMES, ModelRuntime, runtime_class
+
+TENSORFLOW, LITERT = "tensorflow", "litert"
 from handler.source import read_bundle
 from tests.handler_events import assert_alike, http_v2, invoke
 
@@ -39,16 +41,23 @@ def demo_runtimes(demo_model_dir: Path) -> dict[str, ModelRuntime]:
     return {name: load(name, demo_model_dir) for name in RUNTIMES}
 
 
-def photo_batch(manifest: Manifest, photos: dict[str, Path]) -> np.ndarray:
-    rows = [to_input(open_checked(path.read_bytes(), Limits()), manifest.preprocessing)
+def photo_batch(manifest: Manifest, photos: dict[str, Path]) -> dict[str, np.ndarray]:
+    (spec,) = manifest.inputs
+    rows = [to_input(open_checked(path.read_bytes(), Limits()), spec.codec)
             for path in photos.values()]
-    return np.stack(rows).astype(manifest.input.dtype)
+    return {spec.name: np.stack(rows).astype(spec.dtype)}
+
+
+def predict(runtime: ModelRuntime, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The demo model's one output."""
+    (output,) = runtime.manifest.outputs
+    return runtime.run(feeds, [output.name])[output.name]
 
 
 def test_litert_matches_tensorflow_on_the_photos(demo_runtimes, photos) -> None:
     tf, lite = demo_runtimes[TENSORFLOW], demo_runtimes[LITERT]
     batch = photo_batch(tf.manifest, photos)
-    expected, got = tf.predict(batch), lite.predict(batch)
+    expected, got = predict(tf, batch), predict(lite, batch)
     assert got.shape == expected.shape == (len(photos), 1)
     assert np.max(np.abs(got - expected)) <= 1e-5
     # kitten, dog, chelsea: P(dog) 0.28 / 0.87 / 0.26 (README)
@@ -59,10 +68,11 @@ def test_litert_is_safe_from_many_threads(demo_runtimes) -> None:
     """One interpreter, eight threads, distinct inputs: each gets its own answer."""
     lite = demo_runtimes[LITERT]
     rng = np.random.default_rng(0)
-    batches = [rng.uniform(0, 1, (1 + i % 3, 256, 256, 1)).astype(np.float32) for i in range(16)]
-    expected = [lite.predict(batch) for batch in batches]
+    batches = [{"input": rng.uniform(0, 1, (1 + i % 3, 256, 256, 1)).astype(np.float32)}
+               for i in range(16)]
+    expected = [predict(lite, batch) for batch in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        got = list(pool.map(lite.predict, batches))
+        got = list(pool.map(lambda batch: predict(lite, batch), batches))
     for want, answer in zip(expected, got, strict=True):
         np.testing.assert_array_equal(answer, want)
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
-
-import numpy as np
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.convertors import Convertor, register_url_convertor
 
-from handler.errors import ERROR_RESPONSES, ApiError, invalid_request
+from handler.errors import NotFound, TooLarge
+from handler.http_errors import ERROR_RESPONSES, invalid_request
 from handler.model import Model
 
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends a name
@@ -31,8 +27,7 @@ async def served_model(request: Request) -> Model:
 async def named_model(name: str, model: Annotated[Model, Depends(served_model)]) -> Model:
     """The served model if `name` is its name; 404 otherwise."""
     if name != model.name:
-        raise ApiError(
-            404, "model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
+        raise NotFound("model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
         )
     return model
 
@@ -63,8 +58,7 @@ def check_version(model: Model, kind: str, asked: str, served: Sequence[str]) ->
     """404 unless `asked` is one of the `served` versions (or version labels) of `model`: a
     function serves one version, which each protocol names its own way."""
     if asked not in served:
-        raise ApiError(
-            404, "model_version_not_found",
+        raise NotFound("model_version_not_found",
             f"model {model.name!r} has no {kind} {asked!r}; it serves {kind} "
             f"{' or '.join(map(repr, served))}",
         )
@@ -75,61 +69,15 @@ async def read_body(request: Request, model: Model) -> bytes:
     body = await request.body()
     limit = model.limits.max_request_bytes
     if len(body) > limit:
-        raise ApiError(
-            413, "request_too_large",
+        raise TooLarge("request_too_large",
             f"request body of {len(body)} bytes exceeds the limit of {limit} bytes",
         )
     return body
 
 
-def check_tensor_elements(count: int, model: Model) -> None:
-    """413 if a tensor of `count` numbers exceeds MAX_TENSOR_ELEMENTS (checked before NumPy)."""
-    limit = model.limits.tensor_elements(model.manifest.input.shape)
-    if count > limit:
-        raise ApiError(
-            413, "too_many_elements",
-            f"tensor of {count} elements exceeds the limit of {limit} elements",
-        )
-
-
-def json_tensor(values: Any, model: Model) -> np.ndarray:
-    """Nested JSON lists -> a checked array, refused with 413 over MAX_TENSOR_ELEMENTS first.
-
-    The count is the product of the list lengths along the first element at each depth: it costs
-    the depth, not the elements. It is exact for any array NumPy can build (a rectangular one),
-    and ragged lists fail NumPy's shape discovery (400) before an array is allocated.
-    """
-    shape, first = [], values
-    while isinstance(first, list):
-        shape.append(len(first))
-        first = first[0] if first else None
-    check_tensor_elements(math.prod(shape), model)
-    return model.numbers(values)
-
-
 def media_type(request: Request) -> str:
     """The request's Content-Type without parameters, lower-cased ('' when absent)."""
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-_URL_SAFE = str.maketrans("-_", "+/")
-
-
-def b64decode(text: str, where: str) -> bytes:
-    """Base64 in the forms clients produce: the standard or URL-safe alphabet, padding optional,
-    whitespace ignored, behind an optional `data:<type>;base64,` prefix (what a browser's
-    FileReader.readAsDataURL gives). Anything else is a 400 naming the bad field."""
-    data = "".join(text.split())
-    if data[:5].lower() == "data:":
-        header, _, data = data.partition(",")
-        if not header.lower().endswith(";base64"):
-            raise ApiError(
-                400, "invalid_base64", f"{where} is a data: URI without ';base64,' before its data"
-            )
-    try:
-        return base64.b64decode(data.translate(_URL_SAFE) + "=" * (-len(data) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "invalid_base64", f"{where} is not valid base64") from None
 
 
 def parse_json[T: BaseModel](schema: type[T], data: bytes | str) -> T:

@@ -1,21 +1,25 @@
-"""The native API: upload page, health, model metadata and POST /predict (images in, labels out)."""
+"""The native API: the upload page, health, model metadata and POST /predict (images in, labels
+out, for a classifier; named tensors in and out for any model)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+
+import numpy as np
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.datastructures import UploadFile
 
-from handler.errors import ERROR_RESPONSES, ApiError
-from handler.manifest import Preprocessing, TensorSpec
+from handler.classification import classify
+from handler.errors import BadRequest, Unprocessable, UnsupportedMediaType
+from handler.http_errors import ERROR_RESPONSES
+from handler.manifest import Classification, InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    b64decode,
     media_type,
     parse_json,
     read_body,
@@ -23,6 +27,7 @@ from handler.protocols.common import (
     schema_ref,
     served_model,
 )
+from handler.tensors import b64decode, input_from_json, outputs_json
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ServedModel = Annotated[Model, Depends(served_model)]
@@ -43,6 +48,7 @@ class Limits(BaseModel):
     max_request_pixels: int
     max_batch: int
     max_tensor_elements: int
+    max_response_bytes: int
 
 
 class ModelInfo(BaseModel):
@@ -50,11 +56,10 @@ class ModelInfo(BaseModel):
 
     name: str
     version: str
-    labels: list[str]
-    decoding: Literal["softmax", "sigmoid"]
-    input: TensorSpec
-    output: TensorSpec
-    preprocessing: Preprocessing
+    signature_name: str
+    inputs: list[InputSpec] = Field(description="Each input; `codec` says it takes images.")
+    outputs: list[TensorSpec]
+    task: Classification | None = Field(description="What the outputs mean (None: a tensor model).")
     tensorflow_version: str = Field(description="The TensorFlow that froze the model.")
     runtime: Literal["tensorflow", "litert"] = Field(
         description="What runs it here (MODEL_RUNTIME): a TensorFlow session over model.pb, or "
@@ -63,14 +68,27 @@ class ModelInfo(BaseModel):
     limits: Limits
 
 
-class PredictImagesRequest(BaseModel):
-    """The JSON form of POST /predict."""
+class PredictJsonRequest(BaseModel):
+    """The JSON form of POST /predict: image files, or the model's inputs by name."""
 
-    images: list[str] = Field(
+    images: list[str] | None = Field(
+        default=None,
         min_length=1,
         description="Image files (any format Pillow reads), base64: standard or URL-safe, "
-        "optionally a data: URI (data:image/jpeg;base64,...).",
+        "optionally a data: URI (data:image/jpeg;base64,...). For a model whose one input takes "
+        "images.",
     )
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description='Every input by name, batch first: numbers, booleans, strings or '
+        '{"b64": "..."} (binary strings; image files for an input that takes images).',
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PredictJsonRequest:
+        if (self.images is None) == (self.inputs is None):
+            raise ValueError("give exactly one of 'images' or 'inputs'")
+        return self
 
 
 class LabelProbability(BaseModel):
@@ -78,7 +96,7 @@ class LabelProbability(BaseModel):
     probability: float
 
 
-class ImagePrediction(BaseModel):
+class Prediction(BaseModel):
     label: str = Field(description="The most likely label.")
     probability: float = Field(description="Its probability.")
     probabilities: dict[str, float] = Field(description="Every label's probability.")
@@ -88,15 +106,25 @@ class ImagePrediction(BaseModel):
 class PredictResponse(BaseModel):
     model: str
     version: str
-    predictions: list[ImagePrediction] = Field(description="One per image, in request order.")
+    predictions: list[Prediction] | None = Field(
+        default=None, description="A classifier's answer: one per input row, in request order."
+    )
+    outputs: dict[str, Any] | None = Field(
+        default=None,
+        description="A tensor model's answer (or a classifier's, asked with `inputs`): every "
+        "output by name, batch first.",
+    )
 
 
-BODY_SCHEMAS = (PredictImagesRequest,)
+BODY_SCHEMAS = (PredictJsonRequest,)
 
 
 @router.get("/", include_in_schema=False)
-async def upload_page() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html")
+async def upload_page(model: ServedModel) -> FileResponse:
+    """The upload page for a model that takes images; else a page showing its signature and a
+    curl example."""
+    page = "index.html" if model.manifest.image_input is not None else "tensors.html"
+    return FileResponse(STATIC_DIR / page)
 
 
 @router.get("/health")
@@ -108,47 +136,98 @@ async def health(model: ServedModel) -> Health:
 async def model_info(model: ServedModel) -> ModelInfo:
     m = model.manifest
     return ModelInfo(
-        name=m.name, version=m.version, labels=m.labels, decoding=m.decoding, input=m.input,
-        output=m.output, preprocessing=m.preprocessing, tensorflow_version=m.tensorflow_version,
-        runtime=model.runtime.name, limits=Limits(**asdict(model.limits.for_input(m.input.shape))),
+        name=m.name, version=m.version, signature_name=m.signature_name, inputs=m.inputs,
+        outputs=m.outputs, task=m.task, tensorflow_version=m.tensorflow_version,
+        runtime=model.runtime.name, limits=Limits(**asdict(model.limits)),
     )
 
 
-async def _images(request: Request, model: Model) -> list[bytes]:
-    """The request's images, whichever of the three accepted body forms it uses."""
+_IMAGE_FORMS = (
+    "an image/* body (any format Pillow reads: JPEG, PNG, GIF, WebP, BMP, TIFF...), "
+    "multipart/form-data with parts named 'file', or application/json {\"images\": [base64...]}"
+)
+
+
+async def _request(request: Request, model: Model) -> tuple[dict[str, np.ndarray], bool]:
+    """The request's inputs by name, whichever accepted body form it uses, and whether it sent
+    them as images."""
     body = await read_body(request, model)
     if not body:
-        raise ApiError(400, "empty_body", "the request body is empty: send one or more images")
+        raise BadRequest("empty_body", "the request body is empty: send one or more images")
     kind = media_type(request)
-    if kind == "multipart/form-data":
-        form = await request.form()
-        parts = form.getlist("file")
-        if not parts:
-            raise ApiError(400, "no_images", "the form has no part named 'file'")
-        if not all(isinstance(p, UploadFile) for p in parts):
-            raise ApiError(422, "invalid_request", "every 'file' part must be a file upload")
-        return [await p.read() for p in parts]  # type: ignore[union-attr]
+    image_input = model.manifest.image_input
+    if kind == "application/json":
+        parsed = parse_json(PredictJsonRequest, body)
+        if parsed.inputs is not None:
+            return _named_inputs(parsed.inputs, model), False
+        assert parsed.images is not None
+        images = [b64decode(text, f"images[{i}]") for i, text in enumerate(parsed.images)]
+    elif kind == "multipart/form-data" or kind.startswith("image/"):
+        images = await _uploads(request, body, kind)
+    else:
+        forms = _IMAGE_FORMS if image_input is not None else 'application/json {"inputs": ...}'
+        raise UnsupportedMediaType(
+            "unsupported_media_type",
+            f"Content-Type {kind or '(none)'!r} is not accepted: send {forms}",
+        )
+    if image_input is None:
+        raise UnsupportedMediaType(
+            "images_not_accepted",
+            f"model {model.name!r} takes no images (no input with an image codec): send "
+            'application/json {"inputs": {<name>: <batch>, ...}} (GET /model lists them)',
+        )
+    items = np.empty(len(images), dtype=object)
+    items[:] = images
+    return {image_input.name: items}, True
+
+
+def _named_inputs(inputs: dict[str, Any], model: Model) -> dict[str, np.ndarray]:
+    known = {spec.name: spec for spec in model.manifest.inputs}
+    unknown = sorted(set(inputs) - set(known))
+    if unknown:
+        raise BadRequest(
+            "unknown_input", f"no input named {unknown}; the model's inputs are {list(known)}"
+        )
+    return {
+        name: input_from_json(value, known[name], f"inputs[{name!r}]", model.element_limit)
+        for name, value in inputs.items()
+    }
+
+
+async def _uploads(request: Request, body: bytes, kind: str) -> list[bytes]:
+    """The images of a multipart form (its 'file' parts) or a raw image/* body."""
     if kind.startswith("image/"):
         return [body]
-    if kind == "application/json":
-        images = parse_json(PredictImagesRequest, body).images
-        return [b64decode(text, f"images[{i}]") for i, text in enumerate(images)]
-    raise ApiError(
-        415, "unsupported_media_type",
-        f"Content-Type {kind or '(none)'!r} is not accepted: send an image/* body (any format "
-        "Pillow reads: JPEG, PNG, GIF, WebP, BMP, TIFF...), multipart/form-data with parts named "
-        "'file', or application/json {\"images\": [base64...]}",
-    )
+    form = await request.form()
+    parts = form.getlist("file")
+    if not parts:
+        raise BadRequest("no_images", "the form has no part named 'file'")
+    if not all(isinstance(p, UploadFile) for p in parts):
+        raise Unprocessable("invalid_request", "every 'file' part must be a file upload")
+    return [await p.read() for p in parts]  # type: ignore[union-attr]
+
+
+def _predictions(task: Classification, scores: np.ndarray, k: int | None) -> list[Prediction]:
+    return [
+        Prediction(
+            label=c.label,
+            probability=c.ranked[0][1],
+            probabilities=dict(c.ranked),
+            top_k=[LabelProbability(label=l, probability=p) for l, p in c.ranked[:k]],
+        )
+        for c in classify(task, scores)
+    ]
 
 
 @router.post(
     "/predict",
     responses=ERROR_RESPONSES,
+    response_model_exclude_none=True,
     openapi_extra=request_body({
         "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {
             "type": "array", "items": {"type": "string", "format": "binary"}}}}},
         "image/*": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": schema_ref(PredictImagesRequest),
+        "application/json": schema_ref(PredictJsonRequest),
     }),
 )
 async def predict(
@@ -156,19 +235,19 @@ async def predict(
     model: ServedModel,
     k: Annotated[int | None, Query(ge=1, description="Labels in top_k (default: all).")] = None,
 ) -> PredictResponse:
-    """Classify one or more images: multipart `file` parts, a raw `image/*` body, or base64 JSON.
+    """Run the model on one or more images (multipart `file` parts, a raw `image/*` body, or
+    base64 JSON `images`), or on its inputs by name (JSON `inputs`).
 
-    Any image format Pillow reads is accepted (JPEG, PNG, GIF, WebP, BMP, TIFF...), whatever the
-    `image/*` subtype says: the format is read from the bytes."""
-    images = await _images(request, model)
-    outputs = model.predict(model.preprocess(images))
-    predictions = [
-        ImagePrediction(
-            label=c.label,
-            probability=c.ranked[0][1],
-            probabilities=dict(c.ranked),
-            top_k=[LabelProbability(label=l, probability=p) for l, p in c.ranked[:k]],
-        )
-        for c in model.classify(outputs)
-    ]
-    return PredictResponse(model=model.name, version=model.version, predictions=predictions)
+    A classifier answers `predictions` (label, probabilities, top-k per row); a tensor model,
+    or any model asked with `inputs`, answers `outputs` (with a classifier's `predictions`
+    beside them). Any image format Pillow reads is accepted, whatever the `image/*` subtype
+    says: the format is read from the bytes."""
+    inputs, as_images = await _request(request, model)
+    task = model.manifest.task
+    outputs = model.infer(inputs)
+    answer = PredictResponse(model=model.name, version=model.version)
+    if task is not None:
+        answer.predictions = _predictions(task, outputs[task.output], k)
+    if task is None or not as_images:
+        answer.outputs = outputs_json(outputs)
+    return answer

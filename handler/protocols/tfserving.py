@@ -1,12 +1,21 @@
-"""TensorFlow Serving's REST API, so its clients work unchanged.
+"""TensorFlow Serving's REST API (its `api_rest.md`), so its clients work unchanged.
 
 GET /v1/models/{name} (status), GET /v1/models/{name}/metadata (signature_def) and
-POST /v1/models/{name}:predict with the row (`instances`) or columnar (`inputs`) form. A value is
-either a raw tensor (nested lists shaped like the model input) or an image `{"b64": "..."}`,
-preprocessed per the manifest. Answers carry the model's output tensor as TF Serving would:
-`{"predictions": [...]}` for rows, `{"outputs": [...]}` for columns. Errors keep TF Serving's
-`error` key (plus `code` and `status`). The served version is always "1": TF Serving versions are
-integers; the manifest's version is in GET /model and the v2 metadata.
+POST /v1/models/{name}:predict in either of TF Serving's forms:
+
+- rows, `{"instances": [...]}`: each instance is `{"<input>": value, ...}` naming every input
+  (all inputs share the batch), or, for a one-input model, the bare value; answered
+  `{"predictions": [...]}`, a bare value per instance for a one-output model, else
+  `{"<output>": value, ...}` per instance;
+- columns, `{"inputs": {"<input>": batch, ...}}`, or a bare batch for a one-input model;
+  answered `{"outputs": {"<output>": batch, ...}}`, or `{"outputs": batch}` for one output.
+
+Values are JSON numbers, booleans or strings as the input's dtype says; `{"b64": "..."}` holds
+binary data for a string input, or an image file for an input with an image codec. String
+outputs whose name ends in `_bytes` come back as `{"b64": "..."}`, as TF Serving does.
+`signature_name` may name the manifest's signature, or be "" or absent. Errors keep TF Serving's
+`error` key (plus `code` and `status`). The served version is always "1": TF Serving versions
+are integers; the manifest's version is in GET /model and the v2 metadata.
 
 Each path also answers in TF Serving's pinned forms, `/v1/models/{name}/versions/1...` and
 `/v1/models/{name}/labels/{label}...`. TF Serving's labels come from its model config; a
@@ -22,26 +31,22 @@ import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
-from handler.errors import ApiError
+from handler.errors import BadRequest
 from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    b64decode,
-    check_version,
-    json_tensor,
     NamedModel,
+    check_version,
     parse_json,
     pinned_route,
     read_body,
     request_body,
     schema_ref,
 )
+from handler.tensors import DTYPES, input_from_json, outputs_json
 
 VERSION = "1"
 LABELS = ("stable", "latest")
-SIGNATURE = "serving_default"
-_DTYPES = {"float16": "DT_HALF", "float32": "DT_FLOAT", "float64": "DT_DOUBLE", "uint8": "DT_UINT8",
-           "int32": "DT_INT32", "int64": "DT_INT64"}
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving"])
 
@@ -108,9 +113,14 @@ class PredictRequest(BaseModel):
 
     signature_name: str | None = None
     instances: list[Any] | None = Field(
-        default=None, description='Rows: tensors, {"b64": "..."} images, or {"<input name>": row}.'
+        default=None,
+        description='Rows: {"<input name>": row, ...}, or a one-input model\'s bare rows; '
+        'values are numbers, booleans, strings or {"b64": "..."} (binary strings, images).',
     )
-    inputs: Any = Field(default=None, description='Columns: a batch, or {"<input name>": batch}.')
+    inputs: Any = Field(
+        default=None,
+        description='Columns: {"<input name>": batch, ...}, or a one-input model\'s bare batch.',
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
@@ -120,11 +130,15 @@ class PredictRequest(BaseModel):
 
 
 class PredictionsResponse(BaseModel):
-    predictions: list[Any] = Field(description="The output tensor, one row per instance.")
+    predictions: list[Any] = Field(
+        description="One row per instance: the output's, or {output name: row} for several."
+    )
 
 
 class OutputsResponse(BaseModel):
-    outputs: list[Any] = Field(description="The output tensor, batch first.")
+    outputs: list[Any] | dict[str, list[Any]] = Field(
+        description="The output tensor, batch first; for several outputs, one per name."
+    )
 
 
 BODY_SCHEMAS = (PredictRequest,)
@@ -132,7 +146,7 @@ BODY_SCHEMAS = (PredictRequest,)
 
 def _tensor_info(spec: TensorSpec) -> TensorInfo:
     return TensorInfo(
-        dtype=_DTYPES.get(spec.dtype, "DT_INVALID"),
+        dtype=DTYPES[spec.dtype].tf,
         tensor_shape=TensorShape(dim=[Dim(size=str(-1 if d is None else d)) for d in spec.shape]),
         name=spec.tensor,
     )
@@ -158,45 +172,70 @@ async def model_status(model: NamedModel) -> ModelStatusResponse:
 async def model_metadata(model: NamedModel) -> MetadataResponse:
     m = model.manifest
     signature = SignatureDef(
-        inputs={m.input.name: _tensor_info(m.input)},
-        outputs={m.output.name: _tensor_info(m.output)},
+        inputs={spec.name: _tensor_info(spec) for spec in m.inputs},
+        outputs={spec.name: _tensor_info(spec) for spec in m.outputs},
     )
     return MetadataResponse(
         model_spec=ModelSpec(name=m.name, version=VERSION),
-        metadata=Metadata(signature_def=SignatureDefMap(signature_def={SIGNATURE: signature})),
+        metadata=Metadata(
+            signature_def=SignatureDefMap(signature_def={m.signature_name: signature})
+        ),
     )
 
 
-def _unwrap(value: Any, model: Model, where: str) -> Any:
-    """A `{"<input name>": value}` object -> value (the model has one input); else value."""
-    if isinstance(value, dict) and "b64" not in value:
-        if set(value) != {model.manifest.input.name}:
-            raise ApiError(
-                400, "unknown_input",
-                f"{where} names inputs {sorted(value)}; this model's only input is "
-                f"{model.manifest.input.name!r}",
-            )
-        return value[model.manifest.input.name]
-    return value
+def _named(value: Any, model: Model, where: str) -> dict[str, Any] | None:
+    """`{"<input>": value, ...}` -> that dict; None when `value` is a bare value (a one-input
+    model's; `{"b64": ...}` is a value)."""
+    names = [spec.name for spec in model.manifest.inputs]
+    if isinstance(value, dict) and not (set(value) == {"b64"} and "b64" not in names):
+        return value
+    if len(names) > 1:
+        raise BadRequest(
+            "missing_input_names",
+            f"{where} must name the model's inputs, {{{', '.join(map(repr, names))}: ...}}",
+        )
+    return None
 
 
-def _batch(rows: list[Any], model: Model, where: str) -> np.ndarray:
-    """Rows that are all images ({"b64": ...}) or all tensors -> one input batch. The batch size
-    is checked after the shape (by model.preprocess / model.tensor): a single row sent without
-    its batch dimension is a wrong shape, not hundreds of inputs."""
-    is_image = [isinstance(row, dict) for row in rows]
-    if all(is_image):
-        images = []
-        for i, row in enumerate(rows):
-            if set(row) != {"b64"} or not isinstance(row["b64"], str):
-                raise ApiError(
-                    400, "invalid_image_object", f'{where}[{i}] must be {{"b64": "<base64>"}}'
+def _rows(instances: list[Any], model: Model) -> dict[str, np.ndarray]:
+    """The row form: one array per input, its rows taken from every instance."""
+    columns: dict[str, list[Any]] = {spec.name: [] for spec in model.manifest.inputs}
+    for i, instance in enumerate(instances):
+        named = _named(instance, model, f"instances[{i}]")
+        if named is None:
+            (only,) = columns
+            named = {only: instance}
+        for name, value in named.items():
+            columns.setdefault(name, []).append(value)
+        for name, column in columns.items():
+            if len(column) != i + 1:
+                raise BadRequest(
+                    "missing_input", f"instances[{i}] lacks input {name!r}: every instance "
+                    "names every input"
                 )
-            images.append(b64decode(row["b64"], f"{where}[{i}].b64"))
-        return model.preprocess(images)
-    if any(is_image):
-        raise ApiError(400, "mixed_inputs", f"{where} mixes images and tensors")
-    return model.tensor(json_tensor(rows, model))
+    return _arrays(columns, model, "instances")
+
+
+def _arrays(columns: dict[str, Any], model: Model, where: str) -> dict[str, np.ndarray]:
+    known = {spec.name: spec for spec in model.manifest.inputs}
+    unknown = sorted(set(columns) - set(known))
+    if unknown:
+        raise BadRequest(
+            "unknown_input", f"{where} names inputs {unknown}; the model's are {list(known)}"
+        )
+    return {
+        name: input_from_json(values, known[name], f"{where}[{name!r}]", model.element_limit)
+        for name, values in columns.items()
+    }
+
+
+def _columns(inputs: Any, model: Model) -> dict[str, np.ndarray]:
+    """The columnar form: `{"<input>": batch, ...}`, or a one-input model's bare batch."""
+    named = _named(inputs, model, "inputs")
+    if named is None:
+        (only,) = (spec.name for spec in model.manifest.inputs)
+        named = {only: inputs if isinstance(inputs, list) else [inputs]}
+    return _arrays(named, model, "inputs")
 
 
 @pinned_route(
@@ -206,17 +245,21 @@ def _batch(rows: list[Any], model: Model, where: str) -> np.ndarray:
 async def predict(request: Request, model: NamedModel) -> PredictionsResponse | OutputsResponse:
     """Run the model on rows (`instances`) or columns (`inputs`), TF Serving style."""
     body = parse_json(PredictRequest, await read_body(request, model))
-    if body.signature_name not in (None, "", SIGNATURE):
-        raise ApiError(
-            400, "unknown_signature",
-            f"signature {body.signature_name!r} not found; use {SIGNATURE!r}",
+    signature = model.manifest.signature_name
+    if body.signature_name not in (None, "", signature):
+        raise BadRequest(
+            "unknown_signature",
+            f"signature {body.signature_name!r} not found; use {signature!r}",
         )
     if body.instances is not None:
-        rows = [_unwrap(row, model, f"instances[{i}]") for i, row in enumerate(body.instances)]
-        outputs = model.predict(_batch(rows, model, "instances"))
-        return PredictionsResponse(predictions=outputs.tolist())
-    column = _unwrap(body.inputs, model, "inputs")
-    rows = [column] if isinstance(column, dict) else column
-    if not isinstance(rows, list):
-        raise ApiError(400, "invalid_tensor", "inputs must be a batch (a list) or an image object")
-    return OutputsResponse(outputs=model.predict(_batch(rows, model, "inputs")).tolist())
+        outputs = outputs_json(model.infer(_rows(body.instances, model)))
+        if len(outputs) == 1:
+            (only,) = outputs.values()
+            return PredictionsResponse(predictions=only)
+        rows = [dict(zip(outputs, row, strict=True)) for row in zip(*outputs.values(), strict=True)]
+        return PredictionsResponse(predictions=rows)
+    outputs = outputs_json(model.infer(_columns(body.inputs, model)))
+    if len(outputs) == 1:
+        (only,) = outputs.values()
+        return OutputsResponse(outputs=only)
+    return OutputsResponse(outputs=outputs)

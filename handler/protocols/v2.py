@@ -1,9 +1,12 @@
-"""The Open Inference Protocol (KServe v2) over REST, enough for `tritonclient.http` to infer.
+"""The Open Inference Protocol (KServe v2) over REST, what `tritonclient.http` speaks.
 
-Inputs: the model's one input as FP32 (JSON `data`, flat or nested, or the binary tensor
-extension that tritonclient uses by default), or as BYTES whose elements are image files:
-base64 strings in JSON, raw length-prefixed bytes with the binary extension. Outputs are always
-JSON `data` (clients read both forms).
+Inputs: every model input by name, in its own datatype (FP16/32/64, INT8-64, UINT8-64, BOOL,
+BYTES for strings: UTF-8 text in JSON `data`, raw with the binary tensor extension), as JSON
+`data` (flat or nested) or binary tensors (the extension tritonclient uses by default). An input
+with an image codec also takes BYTES whose elements are image files (base64 strings in JSON, raw
+length-prefixed bytes in binary). Outputs: the request's `outputs` list selects which come back
+(default: all); each carries its own datatype and shape, as JSON `data`, or as binary data when
+its `binary_data` parameter (or the request's `binary_data_output`) says so.
 
 Model paths also answer under `/versions/{version}` (tritonclient's `model_version`), where the
 version is the one the metadata lists, the manifest's; any other is a 404
@@ -12,34 +15,33 @@ version is the one the metadata lists, the manifest's; any other is a 404
 
 from __future__ import annotations
 
+import json
 import math
-import struct
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from handler import __version__
-from handler.errors import ApiError
-from handler.manifest import TensorSpec
+from handler.errors import BadRequest
+from handler.manifest import InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    b64decode,
-    check_tensor_elements,
-    check_version,
-    json_tensor,
     NamedModel,
+    check_version,
     parse_json,
     pinned_route,
     read_body,
     request_body,
     schema_ref,
 )
+from handler.tensors import (
+    BY_V2, DTYPES, base64_item, from_binary, from_json, text_item, to_binary, to_json,
+)
 
 BINARY_HEADER = "inference-header-content-length"
-_DATATYPES = {"float16": "FP16", "float32": "FP32", "float64": "FP64", "uint8": "UINT8",
-              "int32": "INT32", "int64": "INT64"}
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"])
 
@@ -101,7 +103,10 @@ class ResponseOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[float]
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = Field(
+        default=None, description="Row-major; absent when sent as binary data."
+    )
 
 
 class InferResponse(BaseModel):
@@ -114,15 +119,10 @@ class InferResponse(BaseModel):
 BODY_SCHEMAS = (InferRequest,)
 
 
-def _datatype(dtype: str) -> str:
-    """The protocol's name for a NumPy dtype name (FP32 for float32)."""
-    return _DATATYPES.get(dtype, dtype.upper())
-
-
 def _metadata_tensor(spec: TensorSpec) -> MetadataTensor:
     return MetadataTensor(
         name=spec.name,
-        datatype=_datatype(spec.dtype),
+        datatype=DTYPES[spec.dtype].v2,
         shape=[-1 if d is None else d for d in spec.shape],
     )
 
@@ -156,7 +156,8 @@ async def model_metadata(model: NamedModel) -> ModelMetadata:
     m = model.manifest
     return ModelMetadata(
         name=m.name, versions=[m.version], platform=model.runtime.platform,
-        inputs=[_metadata_tensor(m.input)], outputs=[_metadata_tensor(m.output)],
+        inputs=[_metadata_tensor(spec) for spec in m.inputs],
+        outputs=[_metadata_tensor(spec) for spec in m.outputs],
     )
 
 
@@ -171,101 +172,124 @@ def _split_binary(request: Request, body: bytes) -> tuple[bytes, bytes]:
     if length is None:
         return body, b""
     if not length.isdigit() or int(length) > len(body):
-        raise ApiError(
-            400, "invalid_binary_header", f"{BINARY_HEADER} {length!r} does not fit the body"
+        raise BadRequest(
+            "invalid_binary_header", f"{BINARY_HEADER} {length!r} does not fit the body"
         )
     return body[: int(length)], body[int(length) :]
 
 
-def _deserialize_bytes(raw: bytes, where: str) -> list[bytes]:
-    """BYTES tensor in binary form: each element a 4-byte little-endian length, then the bytes."""
-    items, offset = [], 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise ApiError(400, "invalid_binary_data", f"{where}: truncated BYTES element length")
-        (size,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + size > len(raw):
-            raise ApiError(400, "invalid_binary_data", f"{where}: BYTES element overruns the data")
-        items.append(raw[offset : offset + size])
-        offset += size
-    return items
-
-
-def _batch(tensor: RequestInput, raw: bytes | None, model: Model) -> np.ndarray:
-    """One request input (JSON data or binary bytes) -> an input batch for the model."""
-    where = f"input {tensor.name!r}"
-    if raw is None and tensor.data is None:
-        raise ApiError(400, "missing_data", f"{where} has neither data nor binary_data_size")
-    if tensor.datatype == "BYTES":
-        if raw is not None:
-            images = _deserialize_bytes(raw, where)
-        else:
-            if not all(isinstance(item, str) for item in tensor.data):
-                raise ApiError(400, "wrong_dtype", f"{where}: BYTES data must be base64 strings")
-            images = [b64decode(item, f"{where} data[{i}]") for i, item in enumerate(tensor.data)]
-        if len(images) != math.prod(tensor.shape):
-            raise ApiError(
-                400, "wrong_shape", f"{where}: shape {tensor.shape} but {len(images)} elements"
-            )
-        return model.preprocess(images)
-    accepted = _datatype(model.input_dtype.name)
-    if tensor.datatype != accepted:
-        raise ApiError(
-            400, "wrong_dtype",
-            f"{where}: datatype {tensor.datatype} is not accepted; send "
-            f"{accepted} tensors or BYTES images",
+def _binary_size(tensor: RequestInput) -> int | None:
+    size = (tensor.parameters or {}).get("binary_data_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise BadRequest(
+            "invalid_binary_data", f"input {tensor.name!r}: binary_data_size {size!r} is not a size"
         )
+    return size
+
+
+def _array(tensor: RequestInput, spec: InputSpec, raw: bytes | None, model: Model) -> np.ndarray:
+    """One request input (JSON data or its slice of the binary tail) -> an array shaped as the
+    request says, of the datatype it names: the input's own, or BYTES image files for an input
+    with an image codec."""
+    where = f"input {tensor.name!r}"
+    accepted = [DTYPES[spec.dtype].v2] + (["BYTES"] if spec.codec is not None else [])
+    if tensor.datatype not in accepted:
+        raise BadRequest(
+            "wrong_dtype",
+            f"{where}: datatype {tensor.datatype} is not accepted; send "
+            f"{' or '.join(dict.fromkeys(accepted))}"
+            + (" (image files)" if spec.codec is not None else ""),
+        )
+    dtype = BY_V2[tensor.datatype]
+    if any(d < 0 for d in tensor.shape):
+        raise BadRequest("wrong_shape", f"{where}: shape {tensor.shape} has a negative dimension")
     if raw is not None:
-        dtype = model.input_dtype.newbyteorder("<")
-        check_tensor_elements(len(raw) // dtype.itemsize, model)
-        if len(raw) != math.prod(tensor.shape) * dtype.itemsize:
-            raise ApiError(
-                400, "wrong_shape", f"{where}: {len(raw)} bytes do not fit shape {tensor.shape}"
+        return from_binary(raw, dtype, tensor.shape, where, model.element_limit)
+    if tensor.data is None:
+        raise BadRequest("missing_data", f"{where} has neither data nor binary_data_size")
+    item = base64_item if spec.codec is not None and dtype.name == "string" else text_item
+    values = from_json(tensor.data, dtype, where, model.element_limit, item)
+    if values.size != math.prod(tensor.shape):
+        raise BadRequest(
+            "wrong_shape", f"{where}: shape {tensor.shape} but {values.size} values"
+        )
+    return values.reshape(tensor.shape)
+
+
+def _inputs(body: InferRequest, tail: bytes, model: Model) -> dict[str, np.ndarray]:
+    """Every request input by name, each binary one taking the next slice of the tail."""
+    known = {spec.name: spec for spec in model.manifest.inputs}
+    arrays: dict[str, np.ndarray] = {}
+    offset = 0
+    for tensor in body.inputs:
+        if tensor.name not in known:
+            raise BadRequest(
+                "unknown_input",
+                f"no input named {tensor.name!r}; the model's inputs are {list(known)}",
             )
-        values = np.frombuffer(raw, dtype)
-    else:
-        values = json_tensor(tensor.data, model)
-        if values.size != math.prod(tensor.shape):
-            raise ApiError(
-                400, "wrong_shape", f"{where}: shape {tensor.shape} but {values.size} values"
-            )
-    return model.tensor(values.reshape(tensor.shape))
+        if tensor.name in arrays:
+            raise BadRequest("duplicate_input", f"input {tensor.name!r} is given twice")
+        size = _binary_size(tensor)
+        raw = None
+        if size is not None:
+            raw = tail[offset : offset + size]
+            if len(raw) != size:
+                raise BadRequest(
+                    "invalid_binary_data",
+                    f"input {tensor.name!r}: binary_data_size {size} but "
+                    f"{len(tail) - offset} bytes follow",
+                )
+            offset += size
+        arrays[tensor.name] = _array(tensor, known[tensor.name], raw, model)
+    if offset != len(tail):
+        raise BadRequest(
+            "invalid_binary_data", f"{len(tail) - offset} bytes of binary data belong to no input"
+        )
+    return arrays
+
+
+def _response(model: Model, body: InferRequest, outputs: dict[str, np.ndarray]) -> Response:
+    """The answer: JSON, or with any output sent as binary data the extension's JSON header plus
+    its binary tail (in output order), the header's length in BINARY_HEADER."""
+    default = bool((body.parameters or {}).get("binary_data_output", False))
+    asked = {out.name: out.parameters or {} for out in body.outputs or []}
+    tail: list[bytes] = []
+    described = []
+    for name, array in outputs.items():
+        spec = model.manifest.output(name)
+        entry: dict[str, Any] = {
+            "name": name, "datatype": DTYPES[spec.dtype].v2, "shape": list(array.shape),
+        }
+        if asked.get(name, {}).get("binary_data", default):
+            data = to_binary(array)
+            entry["parameters"] = {"binary_data_size": len(data)}
+            tail.append(data)
+        else:
+            entry["data"] = to_json(array.ravel(), f"output {name!r}")
+        described.append(entry)
+    answer = InferResponse(
+        model_name=model.name, model_version=model.version, id=body.id,
+        outputs=[ResponseOutput(**entry) for entry in described],
+    )
+    header = json.dumps(answer.model_dump(exclude_none=True), separators=(",", ":")).encode()
+    if not tail:
+        return Response(header, media_type="application/json")
+    return Response(
+        header + b"".join(tail), media_type="application/octet-stream",
+        headers={BINARY_HEADER: str(len(header))},
+    )
 
 
 @pinned_route(
     router, "POST", "/models/{name:model}/infer", PINS,
+    response_model=InferResponse,
     openapi_extra=request_body({"application/json": schema_ref(InferRequest)}),
 )
-async def infer(request: Request, model: NamedModel) -> InferResponse:
-    """Run the model on its one input, given as FP32 tensor data or BYTES image files."""
+async def infer(request: Request, model: NamedModel) -> Response:
+    """Run the model on its named inputs (JSON `data` or binary tensors; BYTES image files for
+    an input with an image codec); `outputs` selects what comes back and in which form."""
     header, tail = _split_binary(request, await read_body(request, model))
     body = parse_json(InferRequest, header)
-    expected = model.manifest.input.name
-    if len(body.inputs) != 1 or body.inputs[0].name != expected:
-        raise ApiError(
-            400, "unknown_input",
-            f"inputs {[t.name for t in body.inputs]} do not match the model's input {expected!r}",
-        )
-    tensor = body.inputs[0]
-    size = (tensor.parameters or {}).get("binary_data_size")
-    if size is not None and (not isinstance(size, int) or size != len(tail)):
-        raise ApiError(
-            400, "invalid_binary_data", f"binary_data_size {size} but {len(tail)} bytes follow"
-        )
-    output = model.manifest.output
-    for requested in body.outputs or []:
-        if requested.name != output.name:
-            raise ApiError(
-                400, "unknown_output",
-                f"no output {requested.name!r}; the model's is {output.name!r}",
-            )
-    result = model.predict(_batch(tensor, tail if size is not None else None, model))
-    return InferResponse(
-        model_name=model.name, model_version=model.version, id=body.id,
-        outputs=[ResponseOutput(
-            name=output.name, shape=list(result.shape),
-            datatype=_datatype(output.dtype),
-            data=result.ravel().tolist(),
-        )],
-    )
+    inputs = _inputs(body, tail, model)
+    names = [out.name for out in body.outputs] if body.outputs is not None else None
+    return _response(model, body, model.infer(inputs, names))

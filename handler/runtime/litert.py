@@ -4,68 +4,112 @@ The freeze step converts the same GraphDef that `model.pb` holds and checks the 
 1e-5; measured ~2e-7 on the demo model). `ai-edge-litert` imports in ~0.05 s and adds ~60 MB of
 memory where TensorFlow takes ~2 s and ~500 MB, which is what lets the function ship as a zip.
 
-The converted model has a batch of one. The interpreter runs a request row by row at that batch
-instead of resizing its input per request: resizing re-plans XNNPACK's kernels (measured 66 ms
-to grow to 32 rows, more than running them), while one row costs the same in either form
-(~1.7 ms on the demo model), so a batch of n costs n rows either way and no request changes the
-interpreter's memory. An interpreter is not thread-safe: a lock serializes runs (one Lambda
-container serves one request at a time anyway; the local API runs requests on threads).
+The converted model's tensors are found by the graph tensor names the manifest records (LiteRT
+names a tensor after its graph tensor, without a `:0`). Its batch is one. The interpreter runs a
+request row by row at that batch instead of resizing its inputs per request: resizing re-plans
+XNNPACK's kernels (measured 66 ms to grow to 32 rows, more than running them), while one row
+costs the same in either form (~1.7 ms on the demo model), so a batch of n costs n rows either
+way. A dimension the graph leaves open (PNet's height and width) is resized only when a row's
+shape differs from the one allocated. An interpreter is not thread-safe: a lock serializes runs
+(one Lambda container serves one request at a time anyway; the local API runs requests on
+threads).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from handler.manifest import Manifest, ModelBundleError
-from handler.runtime import LITERT, check_output_shape, zero_row
+from handler.manifest import Manifest, ModelBundleError, TensorSpec
+from handler.runtime import warm_up
+
+
+def _find(details: list[dict[str, Any]], spec: TensorSpec, kind: str, path: str) -> dict[str, Any]:
+    """The interpreter's tensor for `spec`: by name, with the manifest's rank and fixed
+    dimensions beyond the batch (the converted model's open ones are -1)."""
+    names = {spec.tensor, spec.tensor.removesuffix(":0")}
+    found = next((detail for detail in details if detail["name"] in names), None)
+    if found is None:
+        raise ModelBundleError(
+            f"{path} does not fit its manifest: no {kind} tensor named {spec.tensor!r} (it has "
+            f"{[d['name'] for d in details]})"
+        )
+    shape = list(found["shape_signature"])
+    fits = len(shape) == len(spec.shape) and all(
+        want is None or got in (-1, want) for want, got in zip(spec.shape[1:], shape[1:])
+    )
+    if not fits:
+        raise ModelBundleError(
+            f"{path} does not fit its manifest: {kind} {spec.name!r} has shape {shape}, the "
+            f"manifest says {spec.shape}"
+        )
+    return found
 
 
 class LiteRtRuntime:
     """`model.tflite` behind `ModelRuntime`; thread-safe (its lock)."""
 
-    name = LITERT
+    name = "litert"
     platform = "tflite"
 
     def __init__(self, model: bytes, manifest: Manifest) -> None:
         self.manifest = manifest
-        self.artifact = manifest.tflite
-        assert self.artifact is not None  # handler.runtime.artifact_for checked it
+        artifact = manifest.artifacts.tflite
+        assert artifact is not None  # handler.runtime.artifact_for checked it
+        self.artifact = artifact
         try:
             self.interpreter = Interpreter(model_content=model)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelBundleError(
-                f"{self.artifact.path} does not load in LiteRT: {exc}"
-            ) from None
+            raise ModelBundleError(f"{artifact.path} does not load in LiteRT: {exc}") from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        row = [1, *manifest.input.shape[1:]]
-        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0]["shape"]) != row:
+        if len(inputs) != len(manifest.inputs) or len(outputs) != len(manifest.outputs):
             raise ModelBundleError(
-                f"{self.artifact.path} does not fit its manifest: it takes "
-                f"{[d['shape'].tolist() for d in inputs]} and gives {len(outputs)} outputs; the "
-                f"manifest says one input of {row} and one output"
+                f"{artifact.path} does not fit its manifest: it has {len(inputs)} inputs and "
+                f"{len(outputs)} outputs, the manifest {len(manifest.inputs)} and "
+                f"{len(manifest.outputs)}"
             )
-        self._input = inputs[0]["index"]
-        self._output = outputs[0]["index"]
+        self._inputs = {
+            s.name: _find(inputs, s, "input", artifact.path)["index"] for s in manifest.inputs
+        }
+        self._outputs = {
+            s.name: _find(outputs, s, "output", artifact.path)["index"] for s in manifest.outputs
+        }
+        self._shapes = {d["index"]: tuple(d["shape"]) for d in inputs}
         self._lock = threading.Lock()
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        rows = []
+    def _set(self, feeds: Mapping[str, np.ndarray], row: int) -> None:
+        """Feed row `row` of every input, resizing an input whose row shape changed."""
+        rows = {self._inputs[name]: value[row : row + 1] for name, value in feeds.items()}
+        resized = False
+        for index, value in rows.items():
+            if value.shape != self._shapes[index]:
+                self.interpreter.resize_tensor_input(index, list(value.shape))
+                self._shapes[index] = value.shape
+                resized = True
+        if resized:
+            self.interpreter.allocate_tensors()
+        for index, value in rows.items():
+            self.interpreter.set_tensor(index, value)
+
+    def run(
+        self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        batch = len(next(iter(feeds.values())))
+        rows: dict[str, list[np.ndarray]] = {name: [] for name in fetches}
         with self._lock:
-            for row in batch:
-                self.interpreter.set_tensor(self._input, row[np.newaxis])
+            for row in range(batch):
+                self._set(feeds, row)
                 self.interpreter.invoke()
-                rows.append(self.interpreter.get_tensor(self._output))  # a copy
-        return np.concatenate(rows)
+                for name in fetches:
+                    rows[name].append(self.interpreter.get_tensor(self._outputs[name]))  # a copy
+        return {name: np.concatenate(parts) for name, parts in rows.items()}
 
     def warm_up(self) -> None:
         """One run on a zero row: pays the first-run costs during INIT, not in a request."""
-        try:
-            out = self.predict(zero_row(self.manifest))
-        except (ValueError, RuntimeError) as exc:
-            raise ModelBundleError(f"warm-up run of {self.artifact.path} failed: {exc}") from None
-        check_output_shape(self.manifest, self.artifact, out)
+        warm_up(self, self.artifact, (ValueError, RuntimeError))

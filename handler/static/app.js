@@ -25,7 +25,7 @@ async function askTheModelsQuestion() {
     const response = await fetch(new URL("model", base));
     if (!response.ok) return; // keep the neutral heading; predictions still work or say why
     const model = await response.json();
-    document.title = heading.textContent = question(model.labels);
+    if (model.task) document.title = heading.textContent = question(model.task.labels);
   } catch (err) {
     console.warn("GET model failed:", err);
   }
