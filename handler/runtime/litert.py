@@ -40,7 +40,7 @@ def _find(details: list[dict[str, Any]], spec: TensorSpec, kind: str, path: str)
         )
     shape = list(found["shape_signature"])
     fits = len(shape) == len(spec.shape) and all(
-        want is None or got in (-1, want) for want, got in zip(spec.shape[1:], shape[1:])
+        want is None or got in (-1, want) for want, got in zip(spec.shape[1:], shape[1:], strict=True)
     )
     if not fits:
         raise ModelBundleError(
