@@ -55,17 +55,20 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
     if not data:
         raise BadRequest("empty_image", "the image is empty (0 bytes)")
     if len(data) > limits.max_image_bytes:
-        raise TooLarge("image_too_large",
+        raise TooLarge(
+            "image_too_large",
             f"image of {len(data)} bytes exceeds the limit of {limits.max_image_bytes} bytes",
         )
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         supported = ", ".join(FORMATS)
-        raise Unprocessable("not_an_image", f"the data is not an image in a supported format ({supported})"
+        raise Unprocessable(
+            "not_an_image", f"the data is not an image in a supported format ({supported})"
         ) from None
     except Image.DecompressionBombError:  # Pillow's own guard, above 2x its MAX_IMAGE_PIXELS
-        raise TooLarge("too_many_pixels",
+        raise TooLarge(
+            "too_many_pixels",
             f"image of more than {2 * Image.MAX_IMAGE_PIXELS} pixels exceeds the limit of "
             f"{limits.max_image_pixels} pixels",
         ) from None
@@ -73,7 +76,8 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
         raise Unprocessable("corrupt_image", f"cannot read the image header: {exc}") from None
     width, height = image.size
     if width * height > limits.max_image_pixels:
-        raise TooLarge("too_many_pixels",
+        raise TooLarge(
+            "too_many_pixels",
             f"image of {width}x{height} = {width * height} pixels exceeds the limit of "
             f"{limits.max_image_pixels} pixels",
         )

@@ -43,6 +43,25 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Lambda's synchronous invocation payload limit (the whole event, base64 body included).
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 _TOO_LARGE = b'{"message":"Request Entity Too Large"}'
+#: what the HTTP API answers a request that no route takes (its own 404, not the function's)
+_NOT_FOUND = b'{"message":"Not Found"}'
+
+
+def api_routes() -> frozenset[tuple[str, str]]:
+    """The HTTP API's route keys in template.yaml, as (method, path) pairs: `/` or the greedy
+    `/{proxy+}`, which takes any longer path."""
+    from infra.lambda_runtime import load_template
+
+    resources = load_template()["Resources"].values()
+    keys = [r["Properties"]["RouteKey"] for r in resources
+            if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    return frozenset(tuple(key.split(" ", 1)) for key in keys)
+
+
+def routed(routes: frozenset[tuple[str, str]], method: str, target: str) -> bool:
+    """Whether a route takes `method` on `target` (path and query)."""
+    path = target.split("?", 1)[0]
+    return (method, path) in routes or (path != "/" and (method, "/{proxy+}") in routes)
 
 
 def http_api_event(
@@ -88,6 +107,9 @@ class _Gateway(BaseHTTPRequestHandler):
 
     def _invoke(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        if not routed(self.server.routes, self.command, self.path):
+            _discard(self.rfile, length)
+            return self._send(404, [], _NOT_FOUND)
         if length > MAX_BODY_BYTES:
             _discard(self.rfile, length)  # unstored, so that the client gets to read the 413
             return self._send(413, [], _TOO_LARGE)
@@ -115,7 +137,12 @@ class _Gateway(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _invoke
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method, so that one no route takes (TRACE, PUT...) gets the
+        API's JSON 404 rather than http.server's HTML 501."""
+        if name.startswith("do_"):
+            return self._invoke
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         if self.server.verbose:
@@ -134,6 +161,7 @@ class _LocalApiServer(ThreadingHTTPServer):
         self.function = function
         self.container = ThreadPoolExecutor(1, "lambda-container", _give_thread_an_event_loop)
         self.verbose = verbose
+        self.routes = api_routes()
 
     def server_close(self) -> None:
         super().server_close()

@@ -209,3 +209,18 @@ def test_cli_prints_url_and_curl_example_then_serves(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("method,path", [
+    ("PUT", "/predict"), ("DELETE", "/model"), ("TRACE", "/health"), ("PROPFIND", "/"),
+    ("POST", "/"), ("OPTIONS", "/predict"),
+])
+def test_a_method_no_route_takes_gets_the_apis_own_404(local_api_url: str, method, path) -> None:
+    """As the deployed HTTP API: template.yaml's routes only (GET and HEAD on /, GET, HEAD and
+    POST below it); anything else is API Gateway's JSON 404, never http.server's HTML page."""
+    request = urllib.request.Request(local_api_url + path, method=method, data=b"x")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request)
+    assert info.value.code == 404
+    assert info.value.headers["Content-Type"] == "application/json"
+    assert json.loads(info.value.read()) == {"message": "Not Found"}

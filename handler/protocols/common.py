@@ -27,7 +27,8 @@ async def served_model(request: Request) -> Model:
 async def named_model(name: str, model: Annotated[Model, Depends(served_model)]) -> Model:
     """The served model if `name` is its name; 404 otherwise."""
     if name != model.name:
-        raise NotFound("model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
+        raise NotFound(
+            "model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
         )
     return model
 
@@ -58,7 +59,8 @@ def check_version(model: Model, kind: str, asked: str, served: Sequence[str]) ->
     """404 unless `asked` is one of the `served` versions (or version labels) of `model`: a
     function serves one version, which each protocol names its own way."""
     if asked not in served:
-        raise NotFound("model_version_not_found",
+        raise NotFound(
+            "model_version_not_found",
             f"model {model.name!r} has no {kind} {asked!r}; it serves {kind} "
             f"{' or '.join(map(repr, served))}",
         )
@@ -69,7 +71,8 @@ async def read_body(request: Request, model: Model) -> bytes:
     body = await request.body()
     limit = model.limits.max_request_bytes
     if len(body) > limit:
-        raise TooLarge("request_too_large",
+        raise TooLarge(
+            "request_too_large",
             f"request body of {len(body)} bytes exceeds the limit of {limit} bytes",
         )
     return body

@@ -146,7 +146,9 @@ def zero_feeds(manifest: Manifest) -> dict[str, np.ndarray]:
     return feeds
 
 
-def check_outputs(manifest: Manifest, artifact: Artifact, outputs: Mapping[str, np.ndarray]) -> None:
+def check_outputs(
+    manifest: Manifest, artifact: Artifact, outputs: Mapping[str, np.ndarray]
+) -> None:
     """After a warm-up run: every output must have the rank and fixed dimensions the manifest
     says."""
     for spec in manifest.outputs:
@@ -161,7 +163,9 @@ def check_outputs(manifest: Manifest, artifact: Artifact, outputs: Mapping[str, 
             )
 
 
-def warm_up(runtime: ModelRuntime, artifact: Artifact, errors: tuple[type[Exception], ...]) -> None:
+def warm_up(
+    runtime: ModelRuntime, artifact: Artifact, errors: tuple[type[Exception], ...]
+) -> None:
     """One run of every output on `zero_feeds`: first-run costs are paid during INIT, and a
     model that cannot run, or runs to other shapes than its manifest's, fails the cold start."""
     manifest = runtime.manifest

@@ -28,7 +28,9 @@ from handler.manifest import Manifest, ModelBundleError, TensorSpec
 from handler.runtime import warm_up
 
 
-def _find(details: list[dict[str, Any]], spec: TensorSpec, kind: str, path: str) -> dict[str, Any]:
+def _find(
+    details: list[dict[str, Any]], spec: TensorSpec, kind: str, path: str
+) -> dict[str, Any]:
     """The interpreter's tensor for `spec`: by name, with the manifest's rank and fixed
     dimensions beyond the batch (the converted model's open ones are -1)."""
     names = {spec.tensor, spec.tensor.removesuffix(":0")}
@@ -40,7 +42,8 @@ def _find(details: list[dict[str, Any]], spec: TensorSpec, kind: str, path: str)
         )
     shape = list(found["shape_signature"])
     fits = len(shape) == len(spec.shape) and all(
-        want is None or got in (-1, want) for want, got in zip(spec.shape[1:], shape[1:], strict=True)
+        want is None or got in (-1, want)
+        for want, got in zip(spec.shape[1:], shape[1:], strict=True)
     )
     if not fits:
         raise ModelBundleError(

@@ -47,7 +47,9 @@ class TensorFlowRuntime:
         try:
             with self.graph.as_default():
                 tf.compat.v1.import_graph_def(graph_def, name="")
-            self._inputs = {s.name: self.graph.get_tensor_by_name(s.tensor) for s in manifest.inputs}
+            self._inputs = {
+                s.name: self.graph.get_tensor_by_name(s.tensor) for s in manifest.inputs
+            }
             self._outputs = {
                 s.name: self.graph.get_tensor_by_name(s.tensor) for s in manifest.outputs
             }
