@@ -14,8 +14,8 @@ import statistics
 from typing import Any
 
 from benchmarks.common import (
-    alternate_children, check_prediction, child_main, lambda_context, multipart_event,
-    photo_bytes, timed,
+    alternate_children, check_prediction, child_main, image_feeds, lambda_context,
+    multipart_event, photo_bytes, task_scores, timed,
 )
 
 
@@ -28,11 +28,11 @@ def measure(sizes: list[int], repeats: int, warmup: int = 2) -> dict[str, Any]:
         images = [photos[i % 2] for i in range(size)]
         event = multipart_event(images)
         check_prediction(handler(event, lambda_context()), "dog", size)
-        batch = model.preprocess(images)
+        feeds = image_feeds(model, images)
         request_s, predict_s = [], []
         for round_ in range(warmup + repeats):
             seconds, _ = timed(lambda event=event: handler(event, lambda_context()))
-            predict, _ = timed(lambda batch=batch: model.runtime.predict(batch))
+            predict, _ = timed(lambda feeds=feeds: task_scores(model, feeds))
             if round_ >= warmup:
                 request_s.append(seconds)
                 predict_s.append(predict)

@@ -4,10 +4,10 @@ for each runtime.
 In one process, after the cold start, each round calls, in turn:
 - `handler`: `handler.app.handler(event, context)`, the raw image/jpeg `POST /predict`;
 - `handler_multipart`: the same photo as a multipart upload (what the upload page sends);
-- `bare`: Pillow decode (draft) + greyscale + resize + scale, then the runtime's `predict`
+- `bare`: Pillow decode (draft) + greyscale + resize + scale, then the runtime's `run`
   (TensorFlow: `session.run`; LiteRT: set_tensor + invoke + get_tensor), on the same bytes, the
   same loaded model: the least work any server of this model must do per image;
-- `predict`: the runtime's `predict` alone on a ready batch;
+- `predict`: the runtime's `run` alone on ready feeds;
 - `handler_health`: `GET /health` through the handler, no model work: the fixed cost of one
   invocation through Powertools, Mangum and FastAPI.
 Interleaving spreads the machine's noise over all five; the first rounds are discarded. One
@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from handler.classification import classify
 from infra.local_api import http_api_event
 
 from benchmarks.common import (
-    PHOTO_LABEL, alternate_children, check_prediction, child_main, jpeg_event, lambda_context,
-    multipart_event, photo_bytes, summary_ms, timed,
+    PHOTO_LABEL, alternate_children, check_prediction, child_main, image_feeds, jpeg_event,
+    lambda_context, multipart_event, photo_bytes, summary_ms, task_scores, timed,
 )
 
 
@@ -35,7 +36,8 @@ def bare_predictor(model: Any) -> Any:
     """bytes -> output tensor, with nothing but the decode and the runtime's run."""
     from PIL import Image
 
-    spec, run = model.manifest.preprocessing, model.runtime.predict
+    spec = model.manifest.image_input.codec
+    name = model.manifest.image_input.name
     size, scale = (spec.width, spec.height), np.float32(spec.scale)
     resample = getattr(Image.Resampling, spec.resize.upper())
     mode = "L" if spec.color_mode == "L" else "RGB"
@@ -44,7 +46,7 @@ def bare_predictor(model: Any) -> Any:
         image = Image.open(io.BytesIO(data))
         image.draft(mode, size)
         pixels = np.asarray(image.convert(mode).resize(size, resample), np.float32) * scale
-        return run(pixels.reshape(1, spec.height, spec.width, -1))
+        return task_scores(model, {name: pixels.reshape(1, spec.height, spec.width, -1)})
 
     return predict
 
@@ -56,17 +58,17 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
     events = {"handler": jpeg_event(image), "handler_multipart": multipart_event([image])}
     health = http_api_event("GET", "/health", [("host", "api.example.com")], b"", "192.0.2.1")
     bare = bare_predictor(model)
-    batch = model.preprocess([image])
+    feeds = image_feeds(model, [image])
     runtime = model.runtime
     for event in events.values():
         check_prediction(handler(event, lambda_context()), PHOTO_LABEL)
-    if model.classify(bare(image))[0].label != PHOTO_LABEL:
+    if classify(model.manifest.task, bare(image))[0].label != PHOTO_LABEL:
         raise RuntimeError("the bare path does not classify the photo as the handler does")
 
     work = {
         **{name: (lambda e=event: handler(e, lambda_context())) for name, event in events.items()},
         "bare": lambda: bare(image),
-        "predict": lambda: runtime.predict(batch),
+        "predict": lambda: task_scores(model, feeds),
         "handler_health": lambda: handler(health, lambda_context()),
     }
     samples: dict[str, list[float]] = {name: [] for name in work}

@@ -31,18 +31,19 @@ def reference(seed_model_dir: Path, photos) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     manifest = load_manifest(seed_model_dir)
-    p = manifest.preprocessing
+    (spec,) = manifest.inputs
+    p = spec.codec
     rows = []
     for name in ORDER:
         image = ImageOps.exif_transpose(Image.open(photos[name])).convert("RGB")
         image = image.resize((p.width, p.height), Image.Resampling.BILINEAR)
         rows.append(np.asarray(image, np.float32) * p.scale + p.offset)
-    graph = (seed_model_dir / manifest.graph.path).read_bytes()
+    graph = (seed_model_dir / manifest.artifacts.graph.path).read_bytes()
     graph_def = tf.compat.v1.GraphDef.FromString(graph)
     with tf.Graph().as_default() as graph:
         tf.compat.v1.import_graph_def(graph_def, name="")
         with tf.compat.v1.Session(graph=graph) as session:
-            out = session.run(manifest.output.tensor, {manifest.input.tensor: np.stack(rows)})
+            out = session.run(manifest.outputs[0].tensor, {spec.tensor: np.stack(rows)})
     return dict(zip(ORDER, out, strict=True))
 
 
@@ -50,7 +51,7 @@ def reference(seed_model_dir: Path, photos) -> dict[str, np.ndarray]:
 def test_seed_predict_matches_an_independent_reference(
     seed_handler, seed_model_dir, photos, reference, source
 ):
-    labels = load_manifest(seed_model_dir).labels
+    labels = load_manifest(seed_model_dir).task.labels
     fields = [("file", (f"{n}.png", as_png(photos[n]), "image/png")) for n in ORDER]
     body, content_type = encode_multipart_formdata(fields)
     event = SOURCES[source]("POST", "/predict", body, {"Content-Type": content_type})
@@ -70,7 +71,7 @@ def test_seed_jpeg_decoded_at_reduced_scale_stays_close(
     seed_handler, seed_model_dir, photos, reference
 ):
     """JPEGs use Image.draft (decode at 1/2 scale when the target is <= half the size)."""
-    labels = load_manifest(seed_model_dir).labels
+    labels = load_manifest(seed_model_dir).task.labels
     for name in ("kitten", "dog"):
         jpeg = {"Content-Type": "image/jpeg"}
         event = SOURCES["http"]("POST", "/predict", photos[name].read_bytes(), jpeg)
@@ -82,7 +83,7 @@ def test_seed_protocols_show_its_own_shapes(seed_handler, seed_model_dir, photos
     manifest = load_manifest(seed_model_dir)
     metadata = invoke(seed_handler, SOURCES["http"]("GET", f"/v2/models/{manifest.name}")).json()
     assert metadata["inputs"][0]["shape"] == [-1, 128, 128, 3]
-    assert metadata["outputs"][0]["shape"] == [-1, len(manifest.labels)]
+    assert metadata["outputs"][0]["shape"] == [-1, len(manifest.task.labels)]
     body = {"instances": [{"b64": base64.b64encode(as_png(photos["chelsea"])).decode()}]}
     event = SOURCES["http"]("POST", f"/v1/models/{manifest.name}:predict", json.dumps(body),
                             {"Content-Type": "application/json"})
@@ -95,7 +96,7 @@ def test_seed_tells_held_out_stripes_apart(seed_handler, seed_model_dir):
     preprocessing would flip horizontal and vertical."""
     from demo import stripes
 
-    labels = load_manifest(seed_model_dir).labels
+    labels = load_manifest(seed_model_dir).task.labels
     if set(labels) != set(stripes.LABELS):
         pytest.skip(f"the seed fixture is not the stripes model (labels {labels})")
     rng = np.random.default_rng(1234)

@@ -82,7 +82,7 @@ PHOTOS = ("kitten", "dog", "chelsea")
 
 @pytest.fixture(scope="module")
 def specs(demo_model_dir: Path, seed_model_dir: Path) -> dict[str, Preprocessing]:
-    specs = {name: load_manifest(folder).preprocessing
+    specs = {name: load_manifest(folder).inputs[0].codec
              for name, folder in (("demo", demo_model_dir), ("seed", seed_model_dir))}
     assert [(s.color_mode, s.width) for s in specs.values()] == [("L", 256), ("RGB", 128)]
     return specs

@@ -21,9 +21,7 @@ from handler.config import Limits, Settings
 from handler.images import open_checked, to_input
 from handler.loader import load_model
 from handler.manifest import Manifest, ModelBundleError, load_manifest
-from handler.runtime import RUNTIMES, ModelRuntime, runtime_class
-
-TENSORFLOW, LITERT = "tensorflow", "litert"
+from handler.runtime import LITERT, RUNTIMES, TENSORFLOW, ModelRuntime, runtime_class
 from handler.source import read_bundle
 from tests.handler_events import assert_alike, http_v2, invoke
 

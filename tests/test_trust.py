@@ -9,9 +9,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from handler import trust
+from handler.classification import classify
 from handler.config import Settings
 from handler.loader import load_model
 from handler.manifest import MANIFEST_NAME, Manifest, ModelBundleError, load_manifest
@@ -46,9 +48,10 @@ def write_bundle(graph_def, demo_model_dir: Path, out: Path) -> Manifest:
     (out / "model.pb").write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     demo = load_manifest(demo_model_dir)
+    graph = demo.artifacts.graph.model_copy(update={"sha256": digest, "size_bytes": len(data)})
     manifest = demo.model_copy(update={
         "version": digest[:12],
-        "graph": demo.graph.model_copy(update={"sha256": digest, "size_bytes": len(data)}),
+        "artifacts": demo.artifacts.model_copy(update={"graph": graph, "tflite": None}),
         "ops": op_types(graph_def),
     })
     (out / MANIFEST_NAME).write_text(manifest.model_dump_json())
@@ -106,7 +109,7 @@ def test_demo_seed_and_keras_frozen_graphs_are_trusted(
     assert {"Shape", "StridedSlice", "Pack"} <= set(keras.manifest.ops)  # Flatten's dynamic batch
     for folder in (demo_model_dir, seed_model_dir, tmp_path):
         manifest = load_manifest(folder)
-        trust.check_ops((folder / manifest.graph.path).read_bytes(), manifest)
+        trust.check_ops((folder / manifest.artifacts.graph.path).read_bytes(), manifest)
 
 
 # --- refused at cold start: one ERROR line naming the op, before TensorFlow is imported --------
@@ -142,7 +145,9 @@ def test_extra_allowed_ops_extends_the_allowlist(demo_model_dir: Path, tmp_path:
     model = load_model(Settings.from_env(
         {"MODEL_DIR": str(tmp_path), "EXTRA_ALLOWED_OPS": "Assert, CheckNumerics"}
     ))
-    assert model.classify(model.predict(model.tensor([[[[0.0]] * 256] * 256])))[0].ranked == [
+    (spec,) = model.manifest.inputs
+    scores = model.infer({spec.name: np.zeros((1, 256, 256, 1), np.float32)})
+    assert classify(model.manifest.task, scores[model.manifest.task.output])[0].ranked == [
         ("cat", 0.5), ("dog", 0.5)  # sigmoid(mean(0)) = 0.5: the graph runs
     ]
 
@@ -168,7 +173,8 @@ def with_swapped_labels(model_dir: Path, out: Path) -> Manifest:
     (and the manifest's record of its sha256) unchanged, so the bundle still agrees with itself."""
     shutil.copytree(model_dir, out)
     manifest = load_manifest(model_dir)
-    swapped = manifest.model_copy(update={"labels": manifest.labels[::-1]})
+    task = manifest.task.model_copy(update={"labels": manifest.task.labels[::-1]})
+    swapped = manifest.model_copy(update={"task": task})
     (out / MANIFEST_NAME).write_text(swapped.model_dump_json(indent=2) + "\n")
     return swapped
 
@@ -188,14 +194,15 @@ def test_pin_covers_the_labels_not_only_the_graph(demo_model_dir: Path, tmp_path
     swapped = with_swapped_labels(demo_model_dir, tampered)
     assert (tampered / "model.pb").read_bytes() == (demo_model_dir / "model.pb").read_bytes()
     unpinned = load_model(Settings.from_env({"MODEL_DIR": str(tampered)}))
-    assert unpinned.manifest.labels == swapped.labels == ["dog", "cat"]  # what the pin prevents
+    # what the pin prevents:
+    assert unpinned.manifest.task.labels == swapped.task.labels == ["dog", "cat"]
     with pytest.raises(ModelBundleError, match=rf"model\.json sha256 [0-9a-f]{{64}} is not the "
                                                rf"pinned MODEL_SHA256 {pin}"):
         load_model(Settings.from_env({"MODEL_DIR": str(tampered), "MODEL_SHA256": pin}))
     # The graph's own sha256 (what the pin used to name) does not pass for the manifest's.
     with pytest.raises(ModelBundleError, match="the pin is the sha256 of the build's model.json"):
         load_model(Settings.from_env({"MODEL_DIR": str(demo_model_dir),
-                                      "MODEL_SHA256": load_manifest(demo_model_dir).graph.sha256}))
+                                      "MODEL_SHA256": load_manifest(demo_model_dir).artifacts.graph.sha256}))
 
 
 @pytest.mark.parametrize("pin,reason", [

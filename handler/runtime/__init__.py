@@ -24,6 +24,9 @@ import numpy as np
 from handler import trust
 from handler.manifest import Artifact, Manifest, ModelBundleError, TensorSpec
 
+#: MODEL_RUNTIME values (the keys of RUNTIMES)
+TENSORFLOW = "tensorflow"
+LITERT = "litert"
 #: a dimension the graph leaves open gets this size in warm-up and verification inputs
 OPEN_DIM = 16
 
@@ -65,14 +68,14 @@ class RuntimeEntry:
 
 
 RUNTIMES: dict[str, RuntimeEntry] = {
-    "tensorflow": RuntimeEntry(
+    TENSORFLOW: RuntimeEntry(
         "handler.runtime.tf_graph", "TensorFlowRuntime", "graph",
         "freeze the model (make model)", trust.check_ops,
     ),
     # A .tflite needs no op check: LiteRT runs only its builtin kernels (no file, network or
     # Python ops exist among them) and this function registers no custom ones, so an unknown op
     # fails the interpreter's load.
-    "litert": RuntimeEntry(
+    LITERT: RuntimeEntry(
         "handler.runtime.litert", "LiteRtRuntime", "tflite",
         "freeze with --tflite (make model does)",
     ),

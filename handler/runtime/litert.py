@@ -25,7 +25,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from handler.manifest import Manifest, ModelBundleError, TensorSpec
-from handler.runtime import warm_up
+from handler.runtime import LITERT, warm_up
 
 
 def _find(
@@ -56,7 +56,7 @@ def _find(
 class LiteRtRuntime:
     """`model.tflite` behind `ModelRuntime`; thread-safe (its lock)."""
 
-    name = "litert"
+    name = LITERT
     platform = "tflite"
 
     def __init__(self, model: bytes, manifest: Manifest) -> None:

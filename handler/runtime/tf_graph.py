@@ -17,7 +17,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from handler.manifest import Manifest, ModelBundleError
-from handler.runtime import warm_up
+from handler.runtime import TENSORFLOW, warm_up
 
 
 def session_config() -> tf.compat.v1.ConfigProto:
@@ -30,7 +30,7 @@ def session_config() -> tf.compat.v1.ConfigProto:
 class TensorFlowRuntime:
     """The frozen graph behind `ModelRuntime`; thread-safe (`Session.run` is)."""
 
-    name = "tensorflow"
+    name = TENSORFLOW
     platform = "tensorflow_graphdef"
 
     def __init__(self, graph_bytes: bytes, manifest: Manifest) -> None:
