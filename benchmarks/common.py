@@ -39,7 +39,7 @@ def runtime_envs(model_dir: Path) -> tuple[dict[str, dict[str, str]], str | None
     names a model.tflite."""
     env = function_env(model_dir)
     envs = {TENSORFLOW: {**env, "MODEL_RUNTIME": TENSORFLOW}}
-    if load_manifest(model_dir).tflite is None:
+    if load_manifest(model_dir).artifacts.tflite is None:
         return envs, (f"{model_dir / 'model.json'} names no model.tflite, so LiteRT is not "
                       "measured: freeze with --tflite (make model does)")
     return {**envs, LITERT: {**env, "MODEL_RUNTIME": LITERT}}, None
@@ -200,3 +200,18 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def image_feeds(model: Any, images: Sequence[bytes]) -> dict[str, Any]:
+    """The runtime's feeds for `images`, decoded by the data plane as a request's would be."""
+    import numpy as np
+
+    items = np.empty(len(images), dtype=object)
+    items[:] = list(images)
+    return model.validate({model.manifest.image_input.name: items})
+
+
+def task_scores(model: Any, feeds: dict[str, Any]) -> Any:
+    """The classifier output's tensor for `feeds`, from the runtime alone."""
+    output = model.manifest.task.output
+    return model.runtime.run(feeds, [output])[output]
