@@ -69,3 +69,41 @@ def test_heading_follows_the_served_models_labels(browser: webdriver.Chrome, see
         browser.get(url + "/")
         WebDriverWait(browser, 10).until(lambda _: browser.title == "Horizontal or vertical?")
     assert browser.find_element(By.ID, "heading").text == "Horizontal or vertical?"
+
+
+@pytest.mark.slow
+def test_a_tensor_model_page_shows_its_signature_and_a_curl_that_works(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """A model that takes no images: no upload form; its inputs and outputs, and a curl example
+    whose JSON body the API accepts as it stands."""
+    import json
+    import shlex
+    import urllib.request
+
+    from handler.adapter import lambda_handler
+    from handler.api import create_app
+    from handler.config import Settings
+    from handler.loader import load_model
+    from infra.local_api import serve
+    from tests.tensor_models import multi_io
+
+    model = load_model(Settings.from_env({"MODEL_DIR": str(multi_io(tmp_path / "multi"))}))
+    with serve(lambda_handler(create_app(model))) as url:
+        browser.get(url + "/")
+        example = browser.find_element(By.ID, "example")
+        WebDriverWait(browser, 10).until(lambda _: example.text.startswith("curl"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "input[type=file]")
+        rows = [tr.text.split() for tr in browser.find_elements(By.CSS_SELECTOR, "#inputs tbody tr")]
+        assert rows == [["features", "float32", "[?,", "3]"], ["ids", "int32", "[?,", "?]"],
+                        ["flag", "bool", "[?]"]]
+        outputs = browser.find_elements(By.CSS_SELECTOR, "#outputs tbody tr")
+        assert [tr.text.split()[0] for tr in outputs] == ["total", "doubled", "scores"]
+        words = shlex.split(example.text)
+        body, target = words[words.index("-d") + 1], words[-1]
+        request = urllib.request.Request(target, body.encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            answer = json.loads(response.read())
+        assert set(answer["outputs"]) == {"total", "doubled", "scores"}
+        browser.save_screenshot(str(SCREENSHOT_DIR / "tensor-model-page.png"))
