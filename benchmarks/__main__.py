@@ -3,7 +3,8 @@
     python -m benchmarks [--quick] [--install-size] [--only SECTION ...]     (or: make bench)
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
-Keras file it came from (for the size comparison). Every figure that needs the handler comes from
+Keras file it came from (for the size comparison); --multi-dir is where the multi-output model
+(mtcnn's ONet, from demo.zoo) is exported and frozen. Every figure that needs the handler comes from
 fresh processes of this interpreter with the function's environment (template.yaml + MODEL_DIR),
 once per runtime (MODEL_RUNTIME=tensorflow, and =litert if the bundle has a model.tflite), so the
 two runtimes are measured side by side in one run; cold start, warm path and batching alternate
@@ -24,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import batching, cold_start, local_api, report, size, warm_path
+from benchmarks import batching, cold_start, local_api, multi_output, report, size, warm_path
 from benchmarks.common import ROOT, machine, run_child, runtime_envs
 
-SECTIONS = ("cold_start", "warm_path", "local_api", "batching", "memory", "size")
+SECTIONS = ("cold_start", "warm_path", "multi_output", "local_api", "batching", "memory", "size")
 #: (full, --quick) counts.
 COUNTS = {
     "cold_rounds": (7, 1),
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     section("cold_start", lambda: cold_start.measure(envs, pick["cold_rounds"]))
     section("warm_path", lambda: warm_path.measure_runtimes(
         envs, pick["warm_calls"], pick["processes_per_runtime"]))
+    section("multi_output", lambda: multi_output.measure_runtimes(
+        {r: env for r, env in runtime_envs(multi_output.build(args.multi_dir))[0].items()
+         if r in envs}, pick["warm_calls"], pick["processes_per_runtime"]))
     section("local_api", lambda: each_runtime(lambda env: local_api.measure(
         env, [1, 2, 8], pick["api_requests"], pick["api_seconds"])))
     section("batching", lambda: batching.measure_runtimes(
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path,
                         default=Path(os.environ.get("MODEL_DIR") or ROOT / "model"))
     parser.add_argument("--demo-dir", type=Path, default=ROOT / "build" / "demo")
+    parser.add_argument("--multi-dir", type=Path, default=ROOT / "build" / "bench-onet",
+                        help="where the multi-output model (ONet) is exported and frozen")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "benchmarks.json",
                         help="where to write the figures as JSON")
     parser.add_argument("--markdown", type=Path, default=None,

@@ -52,6 +52,10 @@ def _side_by_side(results: dict[str, Any]) -> list[str]:
             lambda r: warm[r]["handler"]["p50_ms"])
         row("warm `POST /predict` through the handler, p99 (ms)",
             lambda r: warm[r]["handler"]["p99_ms"])
+    multi = results.get("multi_output")
+    if multi and set(runtimes) <= set(multi):
+        row("multi-output model (ONet, 3 outputs): v2 `infer` JSON through the handler, p50 (ms)",
+            lambda r: multi[r]["v2_json"]["p50_ms"])
     if batching and "32" in batching[TENSORFLOW]["sizes"]:
         row("32 photos in one request, p50 (ms)",
             lambda r: batching[r]["sizes"]["32"]["request_p50_ms"], "{:.1f}")
@@ -136,6 +140,31 @@ def _warm(w: dict[str, Any], runtimes: list[str]) -> list[str]:
             f"{LABELS[r]}: p50 ratio handler / bare {w[r]['ratio_p50']:.2f}x (multipart "
             f"{w[r]['ratio_p50_multipart']:.2f}x); target <= {w[r]['target_ratio']}x: "
             f"{_verdict(w[r]['ratio_p50'] <= w[r]['target_ratio'])}.")
+    return [*lines, ""]
+
+
+def _multi_output(m: dict[str, Any], runtimes: list[str]) -> list[str]:
+    names = [
+        ("v2_json", "handler: v2 `infer`, FP32 JSON in, all outputs JSON"),
+        ("v2_binary", "handler: v2 `infer`, binary tensors in and out"),
+        ("tfserving_rows", "handler: TF Serving `instances`, `{output: row}` per instance"),
+        ("run", "the runtime's run of all outputs alone (floor)"),
+    ]
+    first = m[runtimes[0]]
+    lines = [
+        f"### A multi-output model ({m['model']}: outputs {', '.join(first['outputs'])}; "
+        f"{first['run']['n']} interleaved calls each per runtime over "
+        f"{m['processes_per_runtime']} alternating processes, batch of 1)",
+        "",
+        *_table(["path", *_heads(runtimes, "p50 ms", "p99 ms")], [
+            [label, *(x for r in runtimes
+                      for x in (f"{m[r][k]['p50_ms']:.2f}", f"{m[r][k]['p99_ms']:.2f}"))]
+            for k, label in names
+        ]), "",
+    ]
+    for r in runtimes:
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in m[r]["ratio_p50"].items())
+        lines.append(f"{LABELS[r]}: p50 ratio handler / run: {ratios}.")
     return [*lines, ""]
 
 
@@ -237,7 +266,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['seconds']:.0f} s.", "",
         *_side_by_side(results),
     ]
-    sections = {"cold_start": _cold, "warm_path": _warm, "local_api": _local_api,
+    sections = {"cold_start": _cold, "warm_path": _warm, "multi_output": _multi_output,
+                "local_api": _local_api,
                 "batching": _batching, "memory": _memory, "size": _size}
     for key, render in sections.items():
         if key in results:

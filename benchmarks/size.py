@@ -48,7 +48,7 @@ def _files_mb(paths: list[Path]) -> float:
 def model_files(demo_dir: Path, model_dir: Path) -> dict[str, Any]:
     """Checkpoint (all files) vs Keras .h5 vs frozen .pb (+ its manifest) vs .tflite, in MB."""
     checkpoint = sorted((demo_dir / "checkpoint").glob("*"))
-    tflite = load_manifest(model_dir).tflite
+    tflite = load_manifest(model_dir).artifacts.tflite
     return {
         "checkpoint_mb": _files_mb(checkpoint),
         "checkpoint_files": {p.name: round(p.stat().st_size / MB, 3) for p in checkpoint},

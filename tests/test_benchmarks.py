@@ -28,7 +28,7 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     out = tmp_path / "bench.json"
     proc = run_module(
         "benchmarks", "--quick", "--model-dir", demo_model_dir, "--demo-dir", demo_build,
-        "--json", out, "--markdown", tmp_path / "RESULTS.md",
+        "--multi-dir", tmp_path / "onet", "--json", out, "--markdown", tmp_path / "RESULTS.md",
     )
     results = json.loads(out.read_text("utf-8"))
     runtimes = ["tensorflow", "litert"]
@@ -61,6 +61,11 @@ def test_quick_run_emits_every_section_for_both_runtimes(
         assert all(level["requests_per_s"] > 0 for level in levels)
         assert sorted(results["batching"][runtime]["sizes"], key=int) == ["1", "8", "32"]
 
+        multi = results["multi_output"][runtime]
+        assert multi["outputs"] == ["fc6-1", "fc6-2", "fc6-3"]  # ONet: box, landmarks, face
+        for path in ("v2_json", "v2_binary", "tfserving_rows", "run"):
+            assert 0 < multi[path]["p50_ms"] <= multi[path]["p99_ms"]
+
     memory = results["memory"]
     tf_memory, lite_memory = memory["tensorflow"], memory["litert"]
     assert tf_memory["graph_ops_before"] == tf_memory["graph_ops_after"]  # the graph is finalized
@@ -78,6 +83,7 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     assert results["machine"]["nproc"] >= 1 and results["machine"]["python"] == sys.version.split()[0]
     assert "| handler cold start, phase | TensorFlow ms |" in proc.stdout
     assert "| LiteRT / TensorFlow |" in proc.stdout
+    assert "### A multi-output model (onet" in proc.stdout
     assert (tmp_path / "RESULTS.md").read_text("utf-8").startswith("## Benchmark results")
 
 
