@@ -1,4 +1,4 @@
-"""One freeze, end to end: open the source, complete the config, convert (--tflite), verify, then
+"""One freeze, end to end: open the source, interpret the config, convert (--tflite), verify, then
 write the bundle.
 
 The Python API behind `python -m freeze`: `run(Request(...))` returns a `Report` or raises
@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freeze import FreezeError, checkpoint, tf2, tflite
+from freeze import FreezeError, checkpoint, tflite
 from freeze.config import complete, read_settings
-from freeze.graph import Frozen
-from freeze.verify import TOLERANCE, verification_batch, verify
+from freeze.graph import Frozen, split_names
+from freeze.keras_model import freeze_keras
+from freeze.samples import INT_RANGE, STRINGS, Sampling, verification_feeds
+from freeze.savedmodel import freeze_saved_model
+from freeze.verify import TOLERANCE, verify
 from freeze.write import AtomicOutput, artifact, build_manifest
 from handler.manifest import Manifest
 
 GRAPH_NAME = "model.pb"
-#: the LiteRT model, always beside the graph (the manifest's `tflite` entry names it)
+#: the LiteRT model, always beside the graph (the manifest's `tflite` artifact names it)
 TFLITE_NAME = "model.tflite"
 
 
@@ -33,16 +36,23 @@ class Request:
     checkpoint_dir: Path | None = None
     input_checkpoint: Path | None = None
     input_meta_graph: Path | None = None
+    #: a GraphDef (with `input_checkpoint`): binary with `input_binary`, else text
+    input_graph: Path | None = None
+    input_binary: bool = False
     saved_model: Path | None = None
-    signature: str = "serving_default"
+    signature_name: str = "serving_default"
+    saved_model_tags: tuple[str, ...] = ("serve",)
     keras_model: Path | None = None
     model_config: Path | None = None
     #: flag values that override the config (None = not given): name, labels, decoding,
-    #: output_node, input_node, and the preprocessing fields (height, width, color_mode, ...)
+    #: output_node, input_node (comma-separated), task_output, image_input, and the
+    #: preprocessing fields (height, width, color_mode, ...)
     overrides: dict[str, Any] = field(default_factory=dict)
     verify_images: tuple[Path, ...] = ()
     verify_rows: int = 4
-    #: max |original - frozen|, and max |frozen - tflite|
+    verify_int_range: tuple[int, int] = INT_RANGE
+    verify_strings: tuple[str, ...] = STRINGS
+    #: max |original - frozen|, and max |frozen - tflite|, per output
     tolerance: float = TOLERANCE
     #: also write `model.tflite`, converted from the frozen graph and checked against it
     tflite: bool = False
@@ -53,12 +63,15 @@ class Report:
     manifest: Manifest
     graph_path: Path
     manifest_path: Path
-    #: max |original - frozen| over the verification batch
-    max_abs_diff: float
+    #: how the source was read (e.g. which SavedModel loader, and why)
+    method: str
+    #: max |original - frozen| per output over the verification batch
+    max_abs_diff: dict[str, float]
     verified_rows: int
-    #: `model.tflite` and max |frozen - tflite| over the same batch; None without --tflite
+    #: `model.tflite` and max |frozen - tflite| per output over the same batch; None without
+    #: --tflite
     tflite_path: Path | None = None
-    tflite_max_abs_diff: float | None = None
+    tflite_max_abs_diff: dict[str, float] | None = None
 
 
 def run(request: Request) -> Report:
@@ -70,33 +83,37 @@ def run(request: Request) -> Report:
     files = [graph_path, tflite_path] if request.tflite else [graph_path]
     stale = [] if request.tflite else [tflite_path]  # a previous bundle's, no longer described
     with AtomicOutput(files, stale) as out, _open(request, settings) as frozen:
-        config = complete(settings, frozen.input.shape, frozen.output.shape)
+        meaning = complete(settings, frozen.inputs, frozen.outputs)
         # deterministic: the same model gives the same bytes, hence the same version
         contents = {graph_path: frozen.graph_def.SerializeToString(deterministic=True)}
         if request.tflite:
             contents[tflite_path] = tflite.convert(frozen)
         entries = {path: artifact(path, data) for path, data in contents.items()}
         # the schema checks come before the verification runs
-        manifest = build_manifest(frozen, config, entries[graph_path], entries.get(tflite_path))
-        batch = verification_batch(
-            frozen, config.preprocessing, request.verify_rows, list(request.verify_images)
-        )
-        diff, outputs = verify(frozen, manifest, contents[graph_path], batch, request.tolerance)
-        lite_diff = None
+        manifest = build_manifest(frozen, meaning, entries[graph_path], entries.get(tflite_path))
+        feeds = verification_feeds(manifest.inputs, Sampling(
+            rows=request.verify_rows,
+            int_range=request.verify_int_range,
+            strings=request.verify_strings,
+            images=request.verify_images,
+        ))
+        diffs, outputs = verify(frozen, manifest, contents[graph_path], feeds, request.tolerance)
+        lite_diffs = None
         if request.tflite:
-            lite_diff = tflite.check_parity(
-                contents[tflite_path], manifest, batch, outputs, request.tolerance
+            lite_diffs = tflite.check_parity(
+                contents[tflite_path], manifest, feeds, outputs, request.tolerance
             )
         out.commit(contents, manifest)
     return Report(
-        manifest, graph_path, out.manifest_path, diff, len(batch),
-        tflite_path if request.tflite else None, lite_diff,
+        manifest, graph_path, out.manifest_path, frozen.method, diffs,
+        len(next(iter(feeds.values()))), tflite_path if request.tflite else None, lite_diffs,
     )
 
 
 @contextmanager
 def _open(request: Request, settings: dict[str, Any]) -> Iterator[Frozen]:
-    """Freeze the one source the request names; a checkpoint's session stays open meanwhile."""
+    """Freeze the one source the request names; a session (checkpoint, TF1 SavedModel) stays
+    open meanwhile."""
     given = [
         flag
         for flag, value in (
@@ -110,14 +127,26 @@ def _open(request: Request, settings: dict[str, Any]) -> Iterator[Frozen]:
     if len(given) != 1:
         named = ", ".join(given) or "none"
         raise FreezeError(f"give exactly one model source, not {len(given)} ({named})")
-    output, input = settings.get("output_node"), settings.get("input_node")
+    graph_file = request.input_graph or request.input_meta_graph
+    if graph_file is not None and (request.keras_model or request.saved_model):
+        raise FreezeError(f"{graph_file} is a checkpoint's graph: it goes with --input_checkpoint")
+    outputs = split_names(settings.get("output_node"))
+    inputs = split_names(settings.get("input_node"))
+    if request.saved_model is not None and inputs:
+        raise FreezeError(
+            f"a SavedModel's signature names its own inputs: drop --input_node_names {inputs}"
+        )
     if request.keras_model is not None:
-        yield tf2.freeze_keras(request.keras_model, input, output)
+        yield freeze_keras(request.keras_model, inputs, outputs)
     elif request.saved_model is not None:
-        yield tf2.freeze_saved_model(request.saved_model, request.signature, output)
+        with freeze_saved_model(
+            request.saved_model, request.signature_name, request.saved_model_tags, outputs
+        ) as frozen:
+            yield frozen
     else:
         files = checkpoint.locate(
-            request.checkpoint_dir, request.input_checkpoint, request.input_meta_graph
+            request.checkpoint_dir, request.input_checkpoint, request.input_meta_graph,
+            request.input_graph, request.input_binary,
         )
         with checkpoint.restore(files) as session:
-            yield checkpoint.freeze(session, files, output, input)
+            yield checkpoint.freeze(session, files, outputs, inputs)

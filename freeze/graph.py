@@ -1,14 +1,15 @@
-"""GraphDef surgery shared by every source: find nodes, prune to the output, strip, describe.
+"""GraphDef surgery shared by every source: find nodes, resolve inputs, inline functions, strip,
+name outputs, describe tensors.
 
-Uses TensorFlow's own `tf.compat.v1.graph_util` tools; they still work in TF 2.x and log
-deprecation notes through TensorFlow's logger (the CLI quiets it).
+Uses TensorFlow's own `tf.compat.v1.graph_util` tools and Grappler's function inliner; they still
+work in TF 2.x and log deprecation notes through TensorFlow's logger (the CLI quiets it).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,9 @@ from freeze import FreezeError
 from handler.manifest import Source, TensorSpec
 
 graph_util = tf.compat.v1.graph_util
+#: runs the original model (checkpoint session, Keras or SavedModel function) on one batch:
+#: feeds by logical input name -> every output by logical name
+Reference = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 #: ops that turn a classifier's scores into probabilities
 _ACTIVATIONS = {"Softmax", "Sigmoid"}
 #: ops a classifier's answer usually comes from (a named output is often an Identity)
@@ -32,23 +36,48 @@ _MACHINERY = re.compile(
     r"(save|init|gradients|Adam|GradientDescent|Momentum|RMSProp|Adagrad|Ftrl|train|"
     r"IsInitialized|beta[12]_power)(_\d+)?"
 )
+#: what TensorFlow accepts as a node name
+_NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*")
 
 
 @dataclass(frozen=True)
 class Frozen:
-    """A frozen graph, its input and output, and a way to run the model it came from."""
+    """A frozen graph, its named inputs and outputs, and a way to run the model it came from."""
 
     graph_def: tf.compat.v1.GraphDef
-    input: TensorSpec
-    output: TensorSpec
-    #: runs the original (checkpoint session / Keras or SavedModel function) on one batch
-    reference: Callable[[np.ndarray], np.ndarray]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    reference: Reference
     source: Source
+    #: how the source was read, for the report (e.g. which SavedModel loader)
+    method: str
+    #: nodes the function runs once at cold start (lookup table initializers), sorted
+    init_ops: list[str]
+    signature_name: str = "serving_default"
 
 
 def node_name(name: str) -> str:
     """`x:0` and `^x` name node `x`; flags may use any of the three forms."""
     return name.lstrip("^").split(":")[0]
+
+
+def tensor_name(name: str) -> str:
+    """`x` and `x:0` name tensor `x:0`; `x:1` is the node's second output."""
+    name = name.lstrip("^")
+    return name if ":" in name else f"{name}:0"
+
+
+def logical_name(tensor: str) -> str:
+    """What clients call a graph tensor: its node's name, or `node:N` past the first output."""
+    return tensor.removesuffix(":0")
+
+
+def split_names(names: str | Sequence[str] | None) -> list[str]:
+    """TensorFlow's comma-separated form (`a,b`), a list, or None (none given)."""
+    if names is None:
+        return []
+    parts = names.split(",") if isinstance(names, str) else list(names)
+    return [part.strip() for part in parts if part.strip()]
 
 
 def require_node(graph_def: tf.compat.v1.GraphDef, name: str, role: str) -> str:
@@ -83,39 +112,82 @@ def likely_outputs(graph_def: tf.compat.v1.GraphDef, limit: int = 5) -> list[str
     return [name for *_, name in sorted(candidates)[:limit]]
 
 
-def resolve_input(graph_def: tf.compat.v1.GraphDef, output: str, requested: str | None) -> str:
-    """The input node: the requested one (checked), or the only Placeholder the output needs."""
-    needed = {node.name: node.op for node in graph_util.extract_sub_graph(graph_def, [output]).node}
-    if requested is not None:
-        name = require_node(graph_def, requested, "input")
-        if name not in needed:
-            raise FreezeError(f"output {output!r} does not depend on input node {name!r}")
-        return name
+def resolve_inputs(
+    graph_def: tf.compat.v1.GraphDef, outputs: Sequence[str], requested: Sequence[str]
+) -> list[str]:
+    """The input nodes: the requested ones (each checked to be needed by some output), or else
+    every Placeholder the outputs need, sorted by name."""
+    needed = {node.name: node.op for node in graph_util.extract_sub_graph(graph_def, outputs).node}
+    if requested:
+        names = [require_node(graph_def, name, "input") for name in requested]
+        for name in names:
+            if name not in needed:
+                named = ", ".join(outputs)
+                raise FreezeError(f"no output ({named}) depends on input node {name!r}")
+        return names
     placeholders = sorted(name for name, op in needed.items() if op == "Placeholder")
-    if len(placeholders) != 1:
-        found = ", ".join(placeholders) or "none"
+    if not placeholders:
         raise FreezeError(
-            f"cannot infer the input node: output {output!r} needs {len(placeholders)} "
-            f"placeholders ({found}); pass --input_node_name"
+            f"the outputs ({', '.join(outputs)}) need no Placeholder: nothing to feed them"
         )
-    return placeholders[0]
+    return placeholders
 
 
-def prune(graph_def: tf.compat.v1.GraphDef, output: str) -> tf.compat.v1.GraphDef:
-    """Keep only the nodes the output needs (drops loss, optimizer, Save/Restore, initializers)."""
-    return graph_util.extract_sub_graph(graph_def, [output])
+def inline_functions(
+    graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]
+) -> tf.compat.v1.GraphDef:
+    """Calls into the graph's function library (a TF2 graph loaded in a TF1 session calls its
+    model through StatefulPartitionedCall) inlined by Grappler, as
+    `convert_variables_to_constants_v2` does for a TF2 function: the graph then holds every op
+    it runs at top level, and none of the library's unused functions (a SavedModel's save and
+    restore functions among them). `keep`: the nodes that must survive under their names."""
+    if not graph_def.library.function:
+        return graph_def
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    meta.collection_def["train_op"].node_list.value.extend(keep)  # Grappler's "fetch" nodes
+    config = config_pb2.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.min_graph_nodes = -1  # small graphs too
+    rewrite.optimizers.append("function")
+    return tf_optimizer.OptimizeGraph(config, meta)
 
 
-def strip(graph_def: tf.compat.v1.GraphDef, input: str, output: str) -> tf.compat.v1.GraphDef:
+def strip(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> tf.compat.v1.GraphDef:
     """Leave only inference: drop control edges (once variables are constants they only ordered
-    variable reads), nodes the output does not need, training-only nodes (Identity chains,
-    CheckNumerics) and device pins. `input` and `output` keep their names."""
+    variable reads), nodes that `keep` (the inputs and outputs) does not need, training-only
+    nodes (Identity chains, CheckNumerics) and device pins. The nodes in `keep` keep their names."""
     copy = tf.compat.v1.GraphDef()
     copy.CopyFrom(graph_def)
     for node in copy.node:
         node.device = ""
         node.input[:] = [name for name in node.input if not name.startswith("^")]
-    return graph_util.remove_training_nodes(prune(copy, output), protected_nodes=[input, output])
+    pruned = graph_util.extract_sub_graph(copy, list(keep))
+    return graph_util.remove_training_nodes(pruned, protected_nodes=list(keep))
+
+
+def alias_outputs(
+    graph_def: tf.compat.v1.GraphDef, outputs: Sequence[TensorSpec]
+) -> tuple[tf.compat.v1.GraphDef, list[TensorSpec]]:
+    """Give each output a graph tensor named after its logical name, by an Identity node, where
+    that name is free and a valid node name: a SavedModel's outputs otherwise come out as
+    `StatefulPartitionedCall:2` or `Identity_3`. Returns the graph and the outputs' new specs."""
+    copy = tf.compat.v1.GraphDef()
+    copy.CopyFrom(graph_def)
+    taken = {node.name for node in copy.node}
+    named = []
+    for spec in outputs:
+        if spec.name in taken or not _NODE_NAME.fullmatch(spec.name):
+            named.append(spec)
+            continue
+        node = copy.node.add(name=spec.name, op="Identity", input=[spec.tensor.removesuffix(":0")])
+        node.attr["T"].type = tf.as_dtype(spec.dtype).as_datatype_enum
+        taken.add(spec.name)
+        named.append(spec.model_copy(update={"tensor": f"{spec.name}:0"}))
+    return copy, named
 
 
 def op_types(graph_def: tf.compat.v1.GraphDef) -> list[str]:
@@ -123,13 +195,19 @@ def op_types(graph_def: tf.compat.v1.GraphDef) -> list[str]:
     return sorted({node.op for node in graph_def.node})
 
 
+def dtype_name(dtype: tf.DType) -> str:
+    """The manifest's name for a TensorFlow dtype: NumPy's, or "string"."""
+    return "string" if dtype == tf.string else np.dtype(dtype.as_numpy_dtype).name
+
+
 def tensor_spec(tensor: tf.Tensor, name: str | None = None) -> TensorSpec:
-    """Describe a tensor for the manifest: logical name (default: its node), dtype, shape."""
+    """Describe a tensor for the manifest: logical name (default: from its graph name), dtype,
+    shape."""
     if tensor.shape.rank is None:
         raise FreezeError(f"tensor {tensor.name} has an unknown rank; the manifest needs a shape")
     return TensorSpec(
-        name=name or tensor.op.name,
+        name=name or logical_name(tensor.name),
         tensor=tensor.name,
-        dtype=np.dtype(tensor.dtype.as_numpy_dtype).name,
+        dtype=dtype_name(tensor.dtype),
         shape=tensor.shape.as_list(),
     )

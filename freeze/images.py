@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from handler.errors import ApiError
+from handler.errors import ServingError
 from handler.images import to_input
 from handler.manifest import Preprocessing
 
@@ -26,7 +26,7 @@ def load_image(source: Path | BinaryIO, preprocessing: Preprocessing) -> np.ndar
     try:
         with Image.open(source) as image:
             return to_input(image, preprocessing)
-    except ApiError as exc:
+    except ServingError as exc:
         raise OSError(f"{source}: {exc.message}") from None
 
 

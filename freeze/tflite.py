@@ -1,5 +1,6 @@
-"""`model.tflite` (`--tflite`): the frozen graph converted for LiteRT, then checked to compute what
-the graph computes on the same verification batch, run by the function's own LiteRT runtime.
+"""`model.tflite` (`--tflite`): the frozen graph converted for LiteRT (every input and output), then
+checked to compute what the graph computes on the same verification batch, output by output, run
+by the function's own LiteRT runtime.
 
 Measured on the demo model: conversion takes ~0.4 s, gives the same bytes every time and a file
 the size of the `.pb` (float32, no quantization), and agrees with the graph within ~2e-7.
@@ -7,12 +8,14 @@ the size of the `.pb` (float32, no quantization), and agrees with the graph with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import tensorflow as tf
 
 from freeze import FreezeError, first_line
 from freeze.graph import Frozen
-from freeze.verify import compare
+from freeze.verify import compare_outputs
 from handler.manifest import Manifest, ModelBundleError
 from handler.runtime.litert import LiteRtRuntime
 
@@ -21,19 +24,32 @@ WITHOUT = "freeze without --tflite to serve the .pb with TensorFlow only"
 
 
 def convert(frozen: Frozen) -> bytes:
-    """The frozen GraphDef as a TFLite flatbuffer, with LiteRT's builtin ops only (the function
-    registers no others) and the batch dimension kept as -1 in its signature (its tensors are
-    allocated for a batch of 1, which is how the function runs it)."""
+    """The frozen GraphDef as a TFLite flatbuffer, every input and output of it, with LiteRT's
+    builtin ops only (the function registers no others) and the batch dimension kept as -1 in
+    its signature (its tensors are allocated for a batch of 1, which is how the function runs
+    it). Refused, saying every reason at once, when an op has no builtin or when the graph has
+    init ops (lookup tables filled at cold start: the LiteRT runtime runs none)."""
+    reasons = []
+    if frozen.init_ops:
+        reasons.append(
+            f"its lookup tables are filled at cold start by {len(frozen.init_ops)} init op(s), "
+            "which the LiteRT runtime does not run"
+        )
     # The converter exports the default graph's collections with the GraphDef: make that a graph
     # of the frozen nodes alone, not the checkpoint session's (its Saver and initializers).
     with tf.Graph().as_default() as graph:
         tf.compat.v1.import_graph_def(frozen.graph_def, name="")
-        tensors = [[graph.get_tensor_by_name(spec.tensor)] for spec in (frozen.input, frozen.output)]
+        inputs, outputs = (
+            [graph.get_tensor_by_name(spec.tensor) for spec in specs]
+            for specs in (frozen.inputs, frozen.outputs)
+        )
         try:
-            return tf.compat.v1.lite.TFLiteConverter(frozen.graph_def, *tensors).convert()
+            model = tf.compat.v1.lite.TFLiteConverter(frozen.graph_def, inputs, outputs).convert()
         except Exception as exc:  # ConverterError (not exported by tf.lite), ValueError, ...
-            reason = _reason(exc)
-            raise FreezeError(f"cannot convert the graph for LiteRT: {reason}; {WITHOUT}") from None
+            reasons.append(_reason(exc))
+    if reasons:
+        raise FreezeError(f"cannot convert the graph for LiteRT: {'; '.join(reasons)}; {WITHOUT}")
+    return model
 
 
 def _reason(exc: Exception) -> str:
@@ -48,22 +64,24 @@ def _reason(exc: Exception) -> str:
 
 
 def check_parity(
-    model: bytes, manifest: Manifest, batch: np.ndarray, frozen_outputs: np.ndarray,
-    tolerance: float,
-) -> float:
-    """Largest |frozen - tflite| over the verification batch (`frozen_outputs`: the graph's on
-    it), the .tflite loaded as the function loads it, so it must also fit the manifest."""
-    assert manifest.tflite is not None  # the caller built the manifest with the .tflite's entry
-    path = manifest.tflite.path
+    model: bytes, manifest: Manifest, feeds: Mapping[str, np.ndarray],
+    frozen_outputs: Mapping[str, np.ndarray], tolerance: float,
+) -> dict[str, float]:
+    """Largest |frozen - tflite| per output over the verification batch (`frozen_outputs`: the
+    graph's on it), the .tflite loaded as the function loads it, so it must also fit the
+    manifest (every input and output found by name)."""
+    tflite = manifest.artifacts.tflite
+    assert tflite is not None  # the caller built the manifest with the .tflite's entry
     try:
-        got = LiteRtRuntime(model, manifest).predict(batch)
+        runtime = LiteRtRuntime(model, manifest)
+        got = runtime.run(feeds, [spec.name for spec in manifest.outputs])
     except ModelBundleError as exc:
         raise FreezeError(f"{first_line(exc)}; {WITHOUT}") from None
     except (ValueError, RuntimeError) as exc:
         raise FreezeError(
-            f"{path} fails on the verification batch: {first_line(exc)}; {WITHOUT}"
+            f"{tflite.path} fails on the verification batch: {first_line(exc)}; {WITHOUT}"
         ) from None
-    return compare(
-        frozen_outputs, got, path, "the frozen graph", tolerance,
+    return compare_outputs(
+        dict(frozen_outputs), got, tflite.path, "the frozen graph", tolerance,
         advice=f"; {WITHOUT}, or raise --tolerance if that difference is acceptable",
     )

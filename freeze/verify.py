@@ -1,19 +1,17 @@
-"""The freeze step checks its own work: the frozen bytes must compute what the original computed,
-on noise and on an encoded image preprocessed the way the function will, and give probabilities."""
+"""The freeze step checks its own work: the frozen bytes, run by the function's own runtime, must
+compute every output the original computed, on the verification batch (`freeze.samples`), and a
+classifier's output must hold probabilities."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from freeze import FreezeError, first_line
 from freeze.graph import Frozen
-from freeze.images import load_batch, synthetic_png
-from handler.manifest import Manifest, ModelBundleError, Preprocessing, TensorSpec
+from handler.manifest import Classification, Manifest, ModelBundleError
 from handler.runtime.tf_graph import TensorFlowRuntime
 
 #: float32 math reordered by oneDNN moves results by ~1e-7; anything near 1e-5 is a real change
@@ -21,69 +19,78 @@ TOLERANCE = 1e-5
 #: how far a softmax row's sum may be from 1 (float32 rounding over many classes stays far below)
 SUM_TOLERANCE = 1e-3
 
-
-def random_batch(
-    spec: TensorSpec, preprocessing: Preprocessing, rows: int, seed: int = 0
-) -> np.ndarray:
-    """Deterministic uniform noise over the input's value range (0..255 scaled and offset)."""
-    shape = [rows, *spec.shape[1:]]
-    if len(shape) == 4:
-        shape[1] = shape[1] or preprocessing.height
-        shape[2] = shape[2] or preprocessing.width
-    if None in shape:
-        raise FreezeError(f"cannot make a verification batch for input shape {spec.shape}")
-    low = preprocessing.offset
-    high = preprocessing.offset + 255 * preprocessing.scale
-    return np.random.default_rng(seed).uniform(low, high, size=shape).astype(spec.dtype)
-
-
-def verification_batch(
-    frozen: Frozen, preprocessing: Preprocessing, rows: int, images: list[Path]
-) -> np.ndarray:
-    """`rows` of noise, a generated PNG, then the given photos, preprocessed per the manifest."""
-    if rows < 1:
-        raise FreezeError(f"verify_rows must be at least 1, not {rows}")
-    batch = random_batch(frozen.input, preprocessing, rows)
-    try:
-        photos = load_batch([io.BytesIO(synthetic_png()), *images], preprocessing)
-    except OSError as exc:
-        raise FreezeError(f"cannot read verification image: {exc}") from None
-    if photos.shape[1:] != batch.shape[1:]:
-        raise FreezeError(
-            f"images preprocess to {list(photos.shape[1:])}, "
-            f"but the input takes {frozen.input.shape}"
-        )
-    return np.concatenate([batch, photos.astype(batch.dtype)])
+Tensors = dict[str, np.ndarray]
+Model = Callable[[Mapping[str, np.ndarray]], Tensors]
 
 
 def verify(
     frozen: Frozen,
     manifest: Manifest,
     graph_bytes: bytes,
-    batch: np.ndarray,
+    feeds: Mapping[str, np.ndarray],
     tolerance: float = TOLERANCE,
-) -> tuple[float, np.ndarray]:
-    """Largest |original - frozen| over the batch, and the frozen graph's outputs (what another
-    form of the graph, the .tflite, is compared with). Fail above `tolerance`, on NaN, on a new
-    shape, or when the outputs are not the probabilities the manifest's decoding says they are."""
-    expected = _run("the original model", frozen.reference, batch)
-    got = _run("the frozen graph", lambda rows: run_frozen(graph_bytes, manifest, rows), batch)
-    diff = compare(expected, got, "frozen graph", "the original", tolerance)
-    check_probabilities(got, manifest.decoding, manifest.output.name)
-    return diff, got
+) -> tuple[dict[str, float], Tensors]:
+    """Largest |original - frozen| per output over the batch, and the frozen graph's outputs
+    (what another form of the graph, the .tflite, is compared with). Fail above `tolerance`, on
+    NaN, on a new shape, or when a classifier's output is not the probabilities its activation
+    says."""
+    expected = run_model("the original model", frozen.reference, feeds, manifest)
+    got = run_model(
+        "the frozen graph", lambda rows: run_frozen(graph_bytes, manifest, rows), feeds, manifest
+    )
+    diffs = compare_outputs(expected, got, "frozen graph", "the original", tolerance)
+    if manifest.task is not None:
+        check_probabilities(got[manifest.task.output], manifest.task)
+    return diffs, got
 
 
-def run_frozen(graph_bytes: bytes, manifest: Manifest, batch: np.ndarray) -> np.ndarray:
-    """Run the graph bytes as the function will: through its own runtime (one session
-    configured as the function's, no Grappler pass)."""
+def run_frozen(graph_bytes: bytes, manifest: Manifest, feeds: Mapping[str, np.ndarray]) -> Tensors:
+    """Run every output of the graph bytes as the function will: through its own runtime (one
+    session configured as the function's, the init ops run once, no Grappler pass)."""
     try:
         runtime = TensorFlowRuntime(graph_bytes, manifest)
     except ModelBundleError as exc:
         raise FreezeError(f"the frozen graph does not load: {first_line(exc)}") from None
     try:
-        return runtime.predict(batch)
+        return runtime.run(feeds, [spec.name for spec in manifest.outputs])
     finally:
-        runtime.session.close()
+        runtime.close()
+
+
+def run_model(
+    what: str, model: Model, feeds: Mapping[str, np.ndarray], manifest: Manifest
+) -> Tensors:
+    """One model run over the batch (row by row when an input fixes its batch at 1); TensorFlow's
+    failure (a long multi-line message) becomes one line."""
+    fixed = {spec.shape[0] for spec in manifest.inputs} - {None}
+    if fixed - {1}:
+        raise FreezeError(
+            f"the inputs fix the batch at {sorted(fixed)}: only an open batch or a batch of 1 "
+            "can be served"
+        )
+    rows = len(next(iter(feeds.values())))
+    chunks = [slice(i, i + 1) for i in range(rows)] if fixed else [slice(0, rows)]
+    try:
+        parts = [model({name: value[chunk] for name, value in feeds.items()}) for chunk in chunks]
+    except (tf.errors.OpError, ValueError, TypeError) as exc:
+        ints = any(spec.dtype.startswith(("int", "uint")) for spec in manifest.inputs)
+        hint = " (integer inputs are drawn from --verify_int_range, default 0,9)" if ints else ""
+        raise FreezeError(
+            f"{what} fails on the verification batch: {first_line(exc)}{hint}"
+        ) from None
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def compare_outputs(
+    expected: Tensors, got: Tensors, subject: str, reference: str, tolerance: float,
+    advice: str = "",
+) -> dict[str, float]:
+    """`compare` for every output of `expected`, by name."""
+    return {
+        name: compare(expected[name], got[name], f"{subject} output {name!r}", reference,
+                      tolerance, advice)
+        for name in expected
+    }
 
 
 def compare(
@@ -94,10 +101,17 @@ def compare(
     tolerance: float,
     advice: str = "",
 ) -> float:
-    """Largest |expected - got|; fail on another shape, on NaN, or above `tolerance`."""
+    """Largest |expected - got| (strings: 0 if equal); fail on another shape, on NaN, on other
+    strings, or above `tolerance`."""
     if expected.shape != got.shape:
-        raise FreezeError(f"{subject} gives shape {got.shape}, {reference} {expected.shape}{advice}")
-    diff = float(np.max(np.abs(expected.astype(np.float64) - got)))
+        raise FreezeError(
+            f"{subject} gives shape {got.shape}, {reference} {expected.shape}{advice}"
+        )
+    if expected.dtype == object or got.dtype == object:
+        if not np.array_equal(expected, got):
+            raise FreezeError(f"{subject} gives other strings than {reference}{advice}")
+        return 0.0
+    diff = float(np.max(np.abs(expected.astype(np.float64) - got.astype(np.float64)), initial=0))
     if not diff <= tolerance:
         raise FreezeError(
             f"{subject} differs from {reference} by {diff:.3g} (> {tolerance:g}){advice}"
@@ -105,18 +119,11 @@ def compare(
     return diff
 
 
-def _run(what: str, model: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
-    """One model run; TensorFlow's failure (a long multi-line message) becomes one line."""
-    try:
-        return model(batch)
-    except (tf.errors.OpError, ValueError) as exc:
-        raise FreezeError(f"{what} fails on the verification batch: {first_line(exc)}") from None
-
-
-def check_probabilities(outputs: np.ndarray, decoding: str, name: str) -> None:
+def check_probabilities(outputs: np.ndarray, task: Classification) -> None:
     """Refuse logits declared as probabilities: the function would serve them as probabilities."""
     low, high = float(np.min(outputs)), float(np.max(outputs))
-    if decoding == "softmax":
+    name = task.output
+    if task.activation == "softmax":
         sums = outputs.astype(np.float64).sum(axis=-1)
         if low < 0 or high > 1 or np.any(np.abs(sums - 1) > SUM_TOLERANCE):
             raise FreezeError(

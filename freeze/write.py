@@ -22,9 +22,9 @@ from types import TracebackType
 from pydantic import ValidationError
 
 from freeze import FreezeError
-from freeze.config import ModelConfig, one_line
+from freeze.config import Interpretation, one_line
 from freeze.graph import Frozen, op_types
-from handler.manifest import MANIFEST_NAME, Artifact, Manifest
+from handler.manifest import MANIFEST_NAME, Artifact, Artifacts, InputSpec, Manifest
 
 
 class AtomicOutput:
@@ -140,22 +140,25 @@ def artifact(path: Path, data: bytes) -> Artifact:
 
 
 def build_manifest(
-    frozen: Frozen, config: ModelConfig, graph: Artifact, tflite: Artifact | None = None
+    frozen: Frozen, meaning: Interpretation, graph: Artifact, tflite: Artifact | None = None
 ) -> Manifest:
-    """The manifest for the verified graph (and its LiteRT conversion, when built)."""
+    """The schema-2 manifest for the verified graph (and its LiteRT conversion, when built): its
+    inputs with their codecs, outputs, task, init ops and signature name."""
     import tensorflow as tf
 
     try:
         manifest = Manifest(
-            name=config.name,
+            name=meaning.name,
             version="",  # set below, from the fields it covers
-            input=frozen.input,
-            output=frozen.output,
-            labels=config.labels,
-            decoding=config.decoding,
-            preprocessing=config.preprocessing,
-            graph=graph,
-            tflite=tflite,
+            signature_name=frozen.signature_name,
+            inputs=[
+                InputSpec(**spec.model_dump(), codec=meaning.codecs.get(spec.name))
+                for spec in frozen.inputs
+            ],
+            outputs=frozen.outputs,
+            task=meaning.task,
+            artifacts=Artifacts(graph=graph, tflite=tflite),
+            init_ops=frozen.init_ops,
             ops=op_types(frozen.graph_def),
             tensorflow_version=tf.__version__,
             source=frozen.source,
@@ -166,26 +169,23 @@ def build_manifest(
     return manifest.model_copy(update={"version": model_version(manifest)})
 
 
+#: what a schema-2 version covers besides the model files: whatever changes an answer
+VERSIONED = {"inputs", "outputs", "task", "signature_name", "init_ops"}
+
+
 def model_version(manifest: Manifest) -> str:
-    """12 hex digits over everything the function's answers depend on: the model files (the
-    graph's sha256, and the .tflite's when the bundle has one), labels, decoding, preprocessing,
-    input and output. The same graph served as RGB and as BGR, or with other labels, answers
-    differently, so it is another version; so is a bundle with a .tflite, which the function may
-    serve instead of the graph. A bundle without one keeps the formula it always had (its version
-    does not move); the same inputs always give the same version (canonical JSON: sorted keys,
-    compact)."""
-    answers = manifest.model_dump(
-        mode="json", include={"labels", "decoding", "preprocessing", "input", "output"}
-    )
-    files = {"graph_sha256": manifest.graph.sha256}
-    if manifest.tflite is not None:
-        files["tflite_sha256"] = manifest.tflite.sha256
-    canonical = json.dumps({**files, **answers}, sort_keys=True, separators=(",", ":"))
+    """12 hex digits over everything the function's answers depend on: the model files' sha256s
+    (the graph's, and the .tflite's when the bundle has one: the function may serve it instead),
+    the inputs (codecs included: the same graph served as RGB and as BGR answers differently),
+    outputs, task (labels and activation), signature name and init ops. The same inputs always
+    give the same version (canonical JSON: sorted keys, compact)."""
+    files = {name: entry["sha256"] for name, entry in manifest.artifacts.model_dump().items()
+             if entry is not None}
+    answers = manifest.model_dump(mode="json", include=VERSIONED)
+    canonical = json.dumps({"artifacts": files, **answers}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def manifest_json(manifest: Manifest) -> bytes:
-    """model.json's bytes. A bundle without a .tflite has no `tflite` key at all (not null):
-    the function before LiteRT forbids unknown keys, so it still serves such a bundle."""
-    exclude = {"tflite"} if manifest.tflite is None else set()
-    return (manifest.model_dump_json(indent=2, exclude=exclude) + "\n").encode()
+    """model.json's bytes (schema 2)."""
+    return (manifest.model_dump_json(indent=2) + "\n").encode()

@@ -32,8 +32,8 @@ from typing import Any
 
 from handler.manifest import MANIFEST_NAME, Manifest, ModelBundleError, sha256_file
 
-#: Op types a frozen image classifier may use; nothing here touches files, the network,
-#: Python, or state outside the run.
+#: Op types a frozen model may use; nothing here touches files, the network, Python, or state
+#: outside the run (a lookup table is filled once at cold start, then only read).
 INFERENCE_OPS: frozenset[str] = frozenset({
     # graph plumbing
     "Const", "Placeholder", "PlaceholderWithDefault", "Identity", "IdentityN", "NoOp",
@@ -70,6 +70,13 @@ INFERENCE_OPS: frozenset[str] = frozenset({
     "TensorArrayScatterV3", "TensorArraySizeV3", "TensorListFromTensor", "TensorListGetItem",
     "TensorListSetItem", "TensorListReserve", "TensorListStack", "TensorListLength",
     "TensorListElementShape",
+    # text: vocabulary lookups (static tables, filled by the manifest's init ops from constants
+    # in the graph: a table read from a file is frozen as constants, so no file op is needed) and
+    # the string, ragged and bincount ops of Keras TextVectorization's modes (int, ngrams,
+    # multi_hot, count, tf_idf, character split), as measured on TF 2.21 / Keras 3
+    "HashTableV2", "LookupTableFindV2", "LookupTableImportV2", "LookupTableSizeV2",
+    "StringLower", "StaticRegexReplace", "RegexReplace", "StringSplitV2", "StringNGrams",
+    "UnicodeDecode", "UnicodeEncode", "RaggedTensorToTensor", "RaggedBincount", "DenseBincount",
 })
 
 # graph.proto / function.proto / node_def.proto field numbers: GraphDef.node = 1,

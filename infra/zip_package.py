@@ -77,17 +77,18 @@ def stage_model(model_dir: Path, dest: Path) -> None:
         raise PackageError(f"no {MANIFEST_NAME} in {model_dir}: run `make model`")
     try:
         manifest = load_manifest(model_dir)
-        if manifest.tflite is None:
+        tflite = manifest.artifacts.tflite
+        if tflite is None:
             raise ModelBundleError(f"{model_dir / MANIFEST_NAME} names no model.tflite")
-        if Path(manifest.tflite.path).name != manifest.tflite.path:
-            raise ModelBundleError(f"the manifest's tflite path {manifest.tflite.path!r} is not "
+        if Path(tflite.path).name != tflite.path:
+            raise ModelBundleError(f"the manifest's tflite path {tflite.path!r} is not "
                                    "a file name beside it")
-        model = read_verified(model_dir, manifest.tflite)
+        model = read_verified(model_dir, tflite)
     except ModelBundleError as exc:
         raise PackageError(f"{exc} (run `make model`: it freezes with --tflite)") from exc
     (dest / "model").mkdir(parents=True)
     shutil.copy2(model_dir / MANIFEST_NAME, dest / "model" / MANIFEST_NAME)
-    (dest / "model" / manifest.tflite.path).write_bytes(model)
+    (dest / "model" / tflite.path).write_bytes(model)
 
 
 def install_requirements(dest: Path, arch: str) -> None:

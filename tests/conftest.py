@@ -61,8 +61,6 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_model_dir(demo_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model frozen from its TF1 checkpoint: model.pb + model.tflite + model.json."""
-    if os.environ.get("TMP_DEMO_MODEL_DIR"):  # TEMPORARY HACK, remove
-        return Path(os.environ["TMP_DEMO_MODEL_DIR"])
     return freeze_build(demo_build, tmp_path_factory.mktemp("model"))
 
 

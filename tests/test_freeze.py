@@ -19,7 +19,7 @@ from freeze.images import load_batch
 from freeze.write import model_version
 from handler.config import Settings
 from handler.manifest import Manifest, load_manifest
-from handler.runtime import RUNTIMES, TENSORFLOW, runtime_class
+from handler.runtime import RUNTIMES, runtime_class
 from handler.source import read_bundle
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,13 @@ FORBIDDEN_OPS = {
 }
 
 
-def _predict(model_dir: Path, batch: np.ndarray, runtime: str = TENSORFLOW) -> np.ndarray:
-    """The bundle's model file for `runtime`, checked and run as the function runs it."""
+def _predict(model_dir: Path, batch: np.ndarray, runtime: str = "tensorflow") -> np.ndarray:
+    """The bundle's model file for `runtime`, checked and run as the function runs it, on its
+    only input; its only output."""
     settings = Settings.from_env({"MODEL_DIR": str(model_dir), "MODEL_RUNTIME": runtime})
     manifest, model = read_bundle(settings)
-    return runtime_class(runtime)(model, manifest).predict(batch)
+    (x,), (y,) = manifest.inputs, manifest.outputs
+    return runtime_class(runtime)(model, manifest).run({x.name: batch}, [y.name])[y.name]
 
 
 def _left_behind(folder: Path) -> list[str]:
@@ -48,25 +50,34 @@ def _left_behind(folder: Path) -> list[str]:
 
 def test_demo_manifest_describes_the_frozen_graph(demo_model_dir: Path, demo_build: Path) -> None:
     manifest = load_manifest(demo_model_dir)
-    graph = demo_model_dir / "model.pb"
-    digest = hashlib.sha256(graph.read_bytes()).hexdigest()
-    assert manifest.graph.path == "model.pb"
-    assert (manifest.graph.sha256, manifest.graph.size_bytes) == (digest, graph.stat().st_size)
-    tflite = demo_model_dir / "model.tflite"
-    assert manifest.tflite is not None and manifest.tflite.path == "model.tflite"
-    assert (manifest.tflite.sha256, manifest.tflite.size_bytes) == (
-        hashlib.sha256(tflite.read_bytes()).hexdigest(), tflite.stat().st_size
+    graph_file, tflite_file = demo_model_dir / "model.pb", demo_model_dir / "model.tflite"
+    graph, tflite = manifest.artifacts.graph, manifest.artifacts.tflite
+    assert graph.path == "model.pb"
+    assert (graph.sha256, graph.size_bytes) == (
+        hashlib.sha256(graph_file.read_bytes()).hexdigest(), graph_file.stat().st_size
     )
-    assert manifest.version == model_version(manifest)  # graph, tflite, labels, decoding, ...
+    assert tflite is not None and tflite.path == "model.tflite"
+    assert (tflite.sha256, tflite.size_bytes) == (
+        hashlib.sha256(tflite_file.read_bytes()).hexdigest(), tflite_file.stat().st_size
+    )
+    assert manifest.schema_version == 2
+    assert manifest.version == model_version(manifest)  # artifacts, inputs, outputs, task, ...
     assert manifest.name == "catsordogs"
-    assert (manifest.labels, manifest.decoding) == (["cat", "dog"], "sigmoid")
-    assert manifest.input.model_dump() == {
+    assert manifest.task is not None
+    assert manifest.task.model_dump() == {
+        "kind": "classification", "output": "probabilities", "labels": ["cat", "dog"],
+        "activation": "sigmoid",
+    }
+    (x,), (y,) = manifest.inputs, manifest.outputs
+    assert x.model_dump(exclude={"codec"}) == {
         "name": "input", "tensor": "input:0", "dtype": "float32", "shape": [None, 256, 256, 1]
     }
-    assert manifest.output.model_dump() == {
-        "name": "probabilities", "tensor": "probabilities:0", "dtype": "float32", "shape": [None, 1]
+    assert x.codec is not None and (x.codec.kind, x.codec.color_mode) == ("image", "L")
+    assert y.model_dump() == {
+        "name": "probabilities", "tensor": "probabilities:0", "dtype": "float32",
+        "shape": [None, 1],
     }
-    assert manifest.preprocessing.color_mode == "L"
+    assert (manifest.init_ops, manifest.signature_name) == ([], "serving_default")
     assert manifest.ops == sorted(set(manifest.ops))
     assert {"Conv2D", "MatMul", "Sigmoid", "Placeholder"} <= set(manifest.ops)
     assert not FORBIDDEN_OPS & set(manifest.ops)
@@ -84,7 +95,8 @@ def _pillow_rows(paths: list[Path], manifest: Manifest) -> np.ndarray:
     """The manifest's preprocessing, spelled out with Pillow alone (independent of freeze/)."""
     from PIL import Image
 
-    p = manifest.preprocessing
+    p = manifest.inputs[0].codec
+    assert p is not None
     rows = []
     for path in paths:
         with Image.open(path) as image:
@@ -119,15 +131,20 @@ def test_freezing_the_keras_file_gives_the_same_model(
     manifest = report.manifest
     assert manifest.source.kind == "keras" and manifest.source.size_bytes > 40_000_000
     assert report.verified_rows == 4 + 1 + len(photos)  # noise, a generated PNG, the photos
-    assert report.max_abs_diff <= 1e-5
-    assert report.tflite_max_abs_diff is not None and report.tflite_max_abs_diff <= 1e-5
+    assert set(report.max_abs_diff) == {"probabilities"}
+    assert report.max_abs_diff["probabilities"] <= 1e-5
+    assert report.tflite_max_abs_diff is not None
+    assert report.tflite_max_abs_diff["probabilities"] <= 1e-5
     from_checkpoint = load_manifest(demo_model_dir)
-    for field in ("labels", "decoding", "preprocessing", "input", "name"):
+    for field in ("task", "inputs", "name", "signature_name", "init_ops"):
         assert getattr(manifest, field) == getattr(from_checkpoint, field)
+    assert [o.name for o in manifest.outputs] == [o.name for o in from_checkpoint.outputs]
     assert not FORBIDDEN_OPS & set(manifest.ops)
 
     noise = np.random.default_rng(7).uniform(0, 1, (4, 256, 256, 1)).astype(np.float32)
-    batch = np.concatenate([noise, load_batch(photos.values(), manifest.preprocessing)])
+    codec = manifest.inputs[0].codec
+    assert codec is not None
+    batch = np.concatenate([noise, load_batch(photos.values(), codec)])
     assert np.max(np.abs(_predict(tmp_path, batch) - _predict(demo_model_dir, batch))) <= 1e-5
 
 
@@ -141,30 +158,51 @@ def test_freezing_is_reproducible(demo_build: Path, demo_model_dir: Path, tmp_pa
         tflite=True,
     ))
     m, cli = report.manifest, load_manifest(demo_model_dir)
-    assert (m.graph, m.tflite, m.version) == (cli.graph, cli.tflite, cli.version)
+    assert (m.artifacts, m.version) == (cli.artifacts, cli.version)
 
 
 # --- other sources and forms ---------------------------------------------------------------
 
 
-def test_tensorflow_freeze_graph_flags_infer_the_rest(seed_build: Path, tmp_path: Path) -> None:
-    """--input_meta_graph/--input_checkpoint/--output_node_names/--output_graph, no config:
-    the input is the only placeholder y_pred needs; size and colour come from its shape."""
+def test_tensorflow_freeze_graph_flags_alone_freeze_a_tensor_model(
+    seed_build: Path, tmp_path: Path
+) -> None:
+    """--input_meta_graph/--input_checkpoint/--output_node_names/--output_graph and nothing
+    else, as TensorFlow's freeze_graph takes them: no labels, so no task; no preprocessing, so
+    no image codec; the input is the only placeholder y_pred needs (not y_true)."""
     prefix = seed_build / "checkpoint" / "model.ckpt"
     report = run(Request(
         output_graph=tmp_path / "out" / "seed.pb",
         input_checkpoint=prefix,
         input_meta_graph=prefix.with_name("model.ckpt.meta"),
-        overrides={"output_node": "y_pred:0", "labels": ["h", "v"], "name": "stripes"},
+        overrides={"output_node": "y_pred:0"},
     ))
     m = report.manifest
-    assert (m.name, m.labels, m.decoding, m.input.tensor, m.output.tensor) == (
-        "stripes", ["h", "v"], "softmax", "x:0", "y_pred:0"
-    )
-    p = m.preprocessing
-    assert (p.height, p.width, p.color_mode) == (128, 128, "RGB")
+    assert (m.name, m.task) == ("model", None)
+    assert [(s.name, s.tensor, s.shape, s.codec) for s in m.inputs] == [
+        ("x", "x:0", [None, 128, 128, 3], None)
+    ]
+    assert [(s.name, s.tensor, s.shape) for s in m.outputs] == [("y_pred", "y_pred:0", [None, 2])]
+    assert report.verified_rows == 4 and set(report.max_abs_diff) == {"y_pred"}
     assert _left_behind(tmp_path / "out") == ["model.json", "seed.pb"]
-    assert m.graph.path == "seed.pb"
+    assert m.artifacts.graph.path == "seed.pb"
+
+
+def test_labels_make_a_classifier_and_preprocessing_a_codec_filled_from_the_shape(
+    seed_build: Path, tmp_path: Path
+) -> None:
+    report = run(Request(
+        output_graph=tmp_path / "model.pb",
+        checkpoint_dir=seed_build / "checkpoint",
+        overrides={"output_node": "y_pred", "labels": ["h", "v"], "name": "stripes",
+                   "scale": 1 / 255},
+    ))
+    m = report.manifest
+    assert m.task is not None and (m.name, m.task.labels, m.task.activation) == (
+        "stripes", ["h", "v"], "softmax"
+    )
+    codec = m.inputs[0].codec
+    assert codec is not None and (codec.height, codec.width, codec.color_mode) == (128, 128, "RGB")
 
 
 def test_flags_override_the_model_config(seed_build: Path, tmp_path: Path) -> None:
@@ -175,7 +213,9 @@ def test_flags_override_the_model_config(seed_build: Path, tmp_path: Path) -> No
         overrides={"name": "renamed", "color_mode": "BGR", "labels": ["a", "b"]},
     ))
     m = report.manifest
-    assert (m.name, m.labels, m.preprocessing.color_mode, m.preprocessing.height) == (
+    codec = m.inputs[0].codec
+    assert m.task is not None and codec is not None
+    assert (m.name, m.task.labels, codec.color_mode, codec.height) == (
         "renamed", ["a", "b"], "BGR", 128
     )
 
@@ -197,15 +237,17 @@ def test_saved_model_signature_is_frozen(tmp_path: Path) -> None:
         overrides={"labels": ["a", "b", "c"]},
     ))
     m = report.manifest
-    assert m.source.kind == "savedmodel" and m.decoding == "softmax"
-    assert m.input.shape == [None, 16, 16, 3] and m.output.shape == [None, 3]
+    assert m.source.kind == "savedmodel" and m.task is not None
+    assert m.task.activation == "softmax"
+    assert report.method == "SavedModel restored by tf.saved_model.load"
+    assert m.inputs[0].shape == [None, 16, 16, 3] and m.outputs[0].shape == [None, 3]
     assert not FORBIDDEN_OPS & set(m.ops)
     batch = np.random.default_rng(3).uniform(0, 1, (5, 16, 16, 3)).astype(np.float32)
     expected = model.predict(batch, verbose=0)
     assert np.max(np.abs(_predict(tmp_path / "out", batch) - expected)) <= 1e-5
     with pytest.raises(FreezeError, match="no signature 'nope'"):
         run(Request(output_graph=tmp_path / "o2" / "model.pb", saved_model=tmp_path / "saved",
-                    signature="nope", overrides={"labels": ["a", "b", "c"]}))
+                    signature_name="nope", overrides={"labels": ["a", "b", "c"]}))
     assert not (tmp_path / "o2").exists()
 
 
@@ -263,10 +305,14 @@ BAD_REQUESTS: dict[str, tuple[dict, str]] = {
         r"output node 'output' is not in the graph \(likely outputs: y_pred, Mean, accuracy\)",
     ),
     "unknown input": ({"input_node": "images"}, "input node 'images' is not in the graph"),
-    "unrelated input": ({"input_node": "y_true"}, "'y_pred' does not depend on input node 'y_true"),
-    "labels vs units": ({"labels": ["a", "b", "c"]}, "softmax output has 2 units but 3 labels"),
+    "unrelated input": (
+        {"input_node": "y_true"}, r"no output \(y_pred\) depends on input node 'y_true'"
+    ),
+    "labels vs units": (
+        {"labels": ["a", "b", "c"]}, "softmax output 'y_pred' has 2 units but 3 labels"
+    ),
     "bad colour mode": ({"color_mode": "CMYK"}, "model config: preprocessing.color_mode"),
-    "failed verification": ({}, "frozen graph differs from the original"),
+    "failed verification": ({}, "frozen graph output 'y_pred' differs from the original"),
 }
 
 
@@ -303,9 +349,10 @@ def test_bad_keras_file_and_config(seed_build: Path, tmp_path: Path) -> None:
         run(Request(output_graph=tmp_path / "o" / "model.pb",
                     checkpoint_dir=seed_build / "checkpoint",
                     model_config=tmp_path / "config.json"))
-    with pytest.raises(FreezeError, match="labels unknown"):
+    with pytest.raises(FreezeError, match="^--decoding is for a classifier: give --labels too$"):
         run(Request(output_graph=tmp_path / "o" / "model.pb",
-                    checkpoint_dir=seed_build / "checkpoint", overrides={"output_node": "y_pred"}))
+                    checkpoint_dir=seed_build / "checkpoint",
+                    overrides={"output_node": "y_pred", "decoding": "softmax"}))
     assert not (tmp_path / "o").exists()
 
 
@@ -352,11 +399,15 @@ def test_cli_reports_sizes_parity_and_the_pin(
     assert main([*args, "--output_dir", str(tmp_path), "--tflite"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"size +[\d.]+ MB checkpoint -> [\d.]+ MB ", out), out
-    assert re.search(r"verified max \|original - frozen\| = [\d.e-]+ over \d+ inputs", out), out
-    tflite = re.search(r"^tflite +model\.tflite ([\d.]+) MB, max \|frozen - tflite\| = ([\d.e-]+) "
-                       r"over (\d+) inputs \(tolerance 1e-05\)$", out, re.MULTILINE)
-    assert tflite, out
-    size, diff, rows = tflite.groups()
-    assert float(size) == round((tmp_path / "model.tflite").stat().st_size / 1e6, 1)
+    assert re.search(r"^loaded +TF1 checkpoint restored in a session", out, re.MULTILINE), out
+    assert re.search(r"^verified y_pred: max \|original - frozen\| = [\d.e-]+ over 5 inputs", out,
+                     re.MULTILINE), out
+    size = re.search(r"^tflite +model\.tflite ([\d.]+) MB$", out, re.MULTILINE)
+    tflite = re.search(r"^tflite +y_pred: max \|frozen - tflite\| = ([\d.e-]+) over (\d+) inputs "
+                       r"\(tolerance 1e-05\)$", out, re.MULTILINE)
+    assert size and tflite, out
+    assert float(size.group(1)) == round((tmp_path / "model.tflite").stat().st_size / 1e6, 1)
+    diff, rows = tflite.groups()
     assert 0 <= float(diff) <= 1e-5 and rows == "5"  # 4 noise rows and a generated PNG
+    assert re.search(r"classifier of y_pred: horizontal, vertical \(softmax\)$", out, re.M), out
     assert f"sha256 of model.json = {sha256_file(tmp_path / 'model.json')}" in out

@@ -137,18 +137,21 @@ def test_cli_refuses_a_height_the_graph_does_not_take(tiny: Tiny, tmp_path: Path
 
 def test_bgr_fills_a_three_channel_input(tiny: Tiny, out: Path):
     report = freeze(tiny(shape=(8, 8, 3)), out, color_mode="BGR")
-    assert report.manifest.preprocessing.color_mode == "BGR"
+    codec = report.manifest.inputs[0].codec
+    assert codec is not None and codec.color_mode == "BGR"
 
 
 def _manifest(**preprocessing: Any) -> dict[str, Any]:
-    """A manifest like the demo's: input [None, 256, 256, 1], preprocessing 256x256 L."""
+    """A schema-2 manifest like the demo's: input [None, 256, 256, 1] with a 256x256 L image
+    codec, a sigmoid classifier."""
+    codec = {"kind": "image", "height": 256, "width": 256, "color_mode": "L", **preprocessing}
     return {
-        "name": "m", "version": "0" * 12,
-        "input": {"name": "x", "tensor": "x:0", "dtype": "float32", "shape": [None, 256, 256, 1]},
-        "output": {"name": "p", "tensor": "p:0", "dtype": "float32", "shape": [None, 1]},
-        "labels": ["cat", "dog"], "decoding": "sigmoid",
-        "preprocessing": {"height": 256, "width": 256, "color_mode": "L", **preprocessing},
-        "graph": {"path": "model.pb", "sha256": "0" * 64, "size_bytes": 1},
+        "schema_version": 2, "name": "m", "version": "0" * 12,
+        "inputs": [{"name": "x", "tensor": "x:0", "dtype": "float32",
+                    "shape": [None, 256, 256, 1], "codec": codec}],
+        "outputs": [{"name": "p", "tensor": "p:0", "dtype": "float32", "shape": [None, 1]}],
+        "task": {"output": "p", "labels": ["cat", "dog"], "activation": "sigmoid"},
+        "artifacts": {"graph": {"path": "model.pb", "sha256": "0" * 64, "size_bytes": 1}},
         "ops": [], "tensorflow_version": "2.21.0",
         "source": {"kind": "checkpoint", "path": "ckpt", "size_bytes": 1},
         "created_at": "2026-01-01T00:00:00+00:00",
@@ -172,7 +175,7 @@ def test_function_refuses_a_manifest_whose_preprocessing_contradicts_its_input(
 
 def test_verification_runs_a_generated_image_through_the_preprocessing(tiny: Tiny, out: Path):
     """Noise rows, then one encoded PNG decoded and preprocessed as the function does."""
-    assert freeze(tiny(shape=(8, 8, 3)), out, verify_rows=1).verified_rows == 2
+    assert freeze(tiny(shape=(8, 8, 3)), out, verify_rows=1, scale=1 / 255).verified_rows == 2
 
 
 # --- 2. one line, never half-written ---------------------------------------------------------
@@ -269,23 +272,24 @@ def test_a_failing_run_is_one_line(tmp_path: Path):
 
     graph, x, y = _identity_graph([2])
     source = Source(kind="checkpoint", path="ckpt", size_bytes=0)
-    manifest = Manifest.model_validate({**_manifest(), "input": x.model_dump(),
-                                        "output": y.model_dump()})
+    manifest = Manifest.model_validate({
+        **_manifest(), "inputs": [x.model_dump()], "outputs": [y.model_dump()], "task": None,
+    })
 
-    def broken(batch: np.ndarray) -> np.ndarray:
+    def broken(feeds: Any) -> dict[str, np.ndarray]:
         raise tf.errors.InvalidArgumentError(
             None, None, "Graph execution error:\n\nDetected at node 'y'\nMatrix size-incompatible"
         )
 
-    frozen = Frozen(tf.compat.v1.GraphDef(), x, y, broken, source)
-    batch = np.full((1, 2), 0.5, np.float32)
+    frozen = Frozen(tf.compat.v1.GraphDef(), [x], [y], broken, source, "test", [])
+    feeds = {"x": np.full((1, 2), 0.5, np.float32)}
     with pytest.raises(FreezeError, match="^the original model fails on the verification batch: "
                                           "Matrix size-incompatible$"):
-        verify(frozen, manifest, graph, batch)
-    frozen = Frozen(tf.compat.v1.GraphDef(), x, y, lambda rows: rows, source)
+        verify(frozen, manifest, graph, feeds)
+    frozen = Frozen(tf.compat.v1.GraphDef(), [x], [y], lambda f: {"y": f["x"]}, source, "test", [])
     with pytest.raises(FreezeError, match=r"^the frozen graph fails on the verification batch: "
                                           r"Cannot feed value of shape \(1, 3\)"):
-        verify(frozen, manifest, graph, np.zeros((1, 3), np.float32))
+        verify(frozen, manifest, graph, {"x": np.zeros((1, 3), np.float32)})
 
 
 # --- 3. an unknown output lists the likely ones ------------------------------------------------
@@ -306,8 +310,9 @@ def test_version_covers_labels_and_preprocessing(tiny: Tiny, tmp_path: Path):
     again = freeze(ckpt, tmp_path / "again", color_mode="RGB").manifest
     bgr = freeze(ckpt, tmp_path / "bgr", color_mode="BGR").manifest
     swapped = freeze(ckpt, tmp_path / "swapped", labels=["b", "a"], color_mode="RGB").manifest
-    assert rgb.graph.sha256 == bgr.graph.sha256 == swapped.graph.sha256  # one graph
-    assert again.version == rgb.version == model_version(rgb) != rgb.graph.sha256[:12]
+    graph = rgb.artifacts.graph
+    assert graph == bgr.artifacts.graph == swapped.artifacts.graph  # one graph
+    assert again.version == rgb.version == model_version(rgb) != graph.sha256[:12]
     assert len({rgb.version, bgr.version, swapped.version}) == 3
 
 
@@ -330,20 +335,29 @@ def test_logits_declared_as_probabilities_are_refused(
 
 
 def test_sigmoid_probabilities_pass(tiny: Tiny, out: Path):
-    assert freeze(tiny(units=1, activation="sigmoid"), out).manifest.decoding == "sigmoid"
+    task = freeze(tiny(units=1, activation="sigmoid"), out).manifest.task
+    assert task is not None and task.activation == "sigmoid"
 
 
-# --- 7. not an image classifier ----------------------------------------------------------------
+# --- 7. preprocessing only where the graph takes images ----------------------------------------
+
+
+def test_a_vector_input_without_preprocessing_is_a_classifier_without_codec(tiny: Tiny, out: Path):
+    manifest = freeze(tiny(shape=(4,)), out).manifest
+    assert manifest.inputs[0].codec is None and manifest.task is not None
 
 
 @pytest.mark.parametrize("shape", [(4,), (8, 8, 4)], ids=["vector", "4 channels"])
-def test_non_image_input_says_so(shape: tuple[int, ...], tiny: Tiny, out: Path):
+def test_preprocessing_for_a_non_image_input_says_so(
+    shape: tuple[int, ...], tiny: Tiny, out: Path
+):
     with pytest.raises(FreezeError, match=(
-        r"^this freeze step serves image classifiers \(input \[batch, height, width, channels\], "
-        rf"1 or 3 channels\); the graph's input has shape \[None, {', '.join(map(str, shape))}\]$"
+        r"^preprocessing is given for input 'x', but it is float32 "
+        rf"\[None, {', '.join(map(str, shape))}\]: an image codec feeds float \[batch, height, "
+        r"width, channels\] with 1 or 3 channels$"
     )):
-        freeze(tiny(shape=shape), out)
-
+        freeze(tiny(shape=shape), out, scale=1 / 255)
+    assert listing(out) == ["keep.txt"]
 
 
 # --- 8. model.tflite: converted, checked against the graph, written with the rest or not at all -
@@ -366,12 +380,13 @@ def test_tflite_is_written_with_its_entry_and_its_parity(tiny: Tiny, out: Path):
     _previous_bundle(out)
     report = freeze(tiny(), out, tflite=True)
     data = (out / "model.tflite").read_bytes()
-    assert report.manifest.tflite == Artifact(
+    assert report.manifest.artifacts.tflite == Artifact(
         path="model.tflite", sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)
     )
     assert load_manifest(out) == report.manifest
     assert report.tflite_path == out / "model.tflite"
-    assert report.tflite_max_abs_diff is not None and 0 <= report.tflite_max_abs_diff <= 1e-5
+    assert report.tflite_max_abs_diff is not None
+    assert 0 <= report.tflite_max_abs_diff["scores"] <= 1e-5
     assert listing(out) == ["keep.txt", "model.json", "model.pb", "model.tflite"]  # no backups
     for name in ("model.json", "model.pb", "model.tflite"):  # the function must read them
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644
@@ -382,28 +397,32 @@ def test_without_tflite_no_entry_and_a_previous_tflite_goes(tiny: Tiny, out: Pat
     another model's."""
     _previous_bundle(out)
     report = freeze(tiny(), out)
-    assert (report.manifest.tflite, report.tflite_path, report.tflite_max_abs_diff) == (
+    assert (report.manifest.artifacts.tflite, report.tflite_path, report.tflite_max_abs_diff) == (
         None, None, None
     )
-    # no key at all: the function from before LiteRT (extra keys forbidden) still reads it
-    assert "tflite" not in json.loads((out / "model.json").read_text())
+    assert json.loads((out / "model.json").read_text())["artifacts"]["tflite"] is None
     assert listing(out) == ["keep.txt", "model.json", "model.pb"]
 
 
 def test_version_covers_the_tflite_when_there_is_one(tiny: Tiny, tmp_path: Path):
-    """The version names what the function serves, so it covers the .tflite's sha256; a bundle
-    without one keeps the formula it always had, so versions of existing bundles do not move."""
+    """The version names what the function serves, so it covers the .tflite's sha256 too; the
+    formula is spelled out here: a sha256 over the artifacts' sha256s, inputs (codecs
+    included), outputs, task, signature name and init ops, as canonical JSON."""
     ckpt = tiny()
     with_tflite = freeze(ckpt, tmp_path / "with", tflite=True).manifest
     without = freeze(ckpt, tmp_path / "without").manifest
-    assert with_tflite.graph == without.graph
+    assert with_tflite.artifacts.graph == without.artifacts.graph
     assert with_tflite.version == model_version(with_tflite) != without.version
-    assert model_version(with_tflite.model_copy(update={"tflite": None})) == without.version
+    no_tflite = with_tflite.artifacts.model_copy(update={"tflite": None})
+    assert model_version(with_tflite.model_copy(update={"artifacts": no_tflite})) == (
+        without.version
+    )
     answers = without.model_dump(
-        mode="json", include={"labels", "decoding", "preprocessing", "input", "output"}
+        mode="json", include={"inputs", "outputs", "task", "signature_name", "init_ops"}
     )
     canonical = json.dumps(
-        {"graph_sha256": without.graph.sha256, **answers}, sort_keys=True, separators=(",", ":")
+        {"artifacts": {"graph": without.artifacts.graph.sha256}, **answers},
+        sort_keys=True, separators=(",", ":"),
     )
     assert without.version == hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -427,10 +446,15 @@ def test_a_tflite_that_differs_from_the_graph_is_refused(
     tiny: Tiny, out: Path, monkeypatch: pytest.MonkeyPatch
 ):
     before = _previous_bundle(out)
-    predict = LiteRtRuntime.predict
-    monkeypatch.setattr(LiteRtRuntime, "predict", lambda self, batch: predict(self, batch) + 1e-3)
+    run_model = LiteRtRuntime.run
+
+    def off(self: LiteRtRuntime, feeds: Any, fetches: Any) -> dict[str, np.ndarray]:
+        return {name: value + 1e-3 for name, value in run_model(self, feeds, fetches).items()}
+
+    monkeypatch.setattr(LiteRtRuntime, "run", off)
     with pytest.raises(FreezeError, match=(
-        rf"^model\.tflite differs from the frozen graph by 0\.001 \(> 1e-05\); {WITHOUT}, or "
+        rf"^model\.tflite output 'scores' differs from the frozen graph by 0\.001 \(> 1e-05\); "
+        rf"{WITHOUT}, or "
         r"raise --tolerance if that difference is acceptable$"
     )):
         freeze(tiny(), out, tflite=True)
@@ -448,7 +472,9 @@ def test_a_conversion_the_runtime_refuses_is_one_line(
     else:  # a colour model's .tflite for a greyscale graph
         freeze(tiny(shape=(8, 8, 3)), tmp_path / "rgb", tflite=True)
         model = (tmp_path / "rgb" / "model.tflite").read_bytes()
-        message = r"does not fit its manifest: it takes \[\[1, 8, 8, 3\]\]"
+        message = (
+            r"does not fit its manifest: input .x. has shape .*the manifest says \[None, 8, 8, 1\]"
+        )
     monkeypatch.setattr("freeze.tflite.convert", lambda frozen: model)
     before = _previous_bundle(out)
     with pytest.raises(FreezeError, match=rf"^model\.tflite {message}.*; {WITHOUT}$"):

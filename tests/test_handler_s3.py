@@ -109,7 +109,7 @@ def test_pin_refuses_swapped_labels_before_downloading_the_graph(
     pin = manifest_sha256(demo_model_dir)
     with_swapped_labels(demo_model_dir, tmp_path / "tampered")
     s3.upload_file(str(tmp_path / "tampered" / "model.json"), BUCKET, f"{PREFIX}/model.json")
-    assert load_model(settings(URI, tmp_path / "a")).manifest.labels == ["dog", "cat"]  # unpinned
+    assert load_model(settings(URI, tmp_path / "a")).manifest.task.labels == ["dog", "cat"]  # unpinned
 
     cache = tmp_path / "b"
     with pytest.raises(ModelBundleError, match=rf"model\.json sha256 \w+ is not the pinned "
@@ -120,7 +120,7 @@ def test_pin_refuses_swapped_labels_before_downloading_the_graph(
     # The bundle it names, put back: the same pin loads it.
     s3.upload_file(str(demo_model_dir / "model.json"), BUCKET, f"{PREFIX}/model.json")
     model = load_model(settings(URI, cache, {"MODEL_SHA256": pin}))
-    assert model.manifest.labels == ["cat", "dog"]
+    assert model.manifest.task.labels == ["cat", "dog"]
 
 
 def test_pinned_bundle_reuses_the_cached_graph(s3, tmp_path, demo_model_dir):
@@ -134,8 +134,9 @@ def test_pinned_bundle_reuses_the_cached_graph(s3, tmp_path, demo_model_dir):
 
 def test_manifest_cannot_name_a_graph_outside_the_cache(s3, tmp_path, demo_model_dir):
     manifest = load_manifest(demo_model_dir)
+    graph = manifest.artifacts.graph.model_copy(update={"path": "../escaped.pb"})
     escaping = manifest.model_copy(update={
-        "graph": manifest.graph.model_copy(update={"path": "../escaped.pb"})
+        "artifacts": manifest.artifacts.model_copy(update={"graph": graph})
     })
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/model.json", Body=escaping.model_dump_json())
     with pytest.raises(ModelBundleError, match=r"model path '\.\./escaped\.pb' is not a file name"):

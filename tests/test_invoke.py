@@ -62,8 +62,8 @@ def label_of(event: dict[str, Any], body: dict[str, Any], manifest: Manifest) ->
         (p_dog,) = body["outputs"][0]["data"]
     else:
         return body["predictions"][0]["label"]
-    assert manifest.decoding == "sigmoid"  # one unit: P(labels[1])
-    return manifest.labels[int(p_dog >= 0.5)]
+    assert manifest.task.activation == "sigmoid"  # one unit: P(labels[1])
+    return manifest.task.labels[int(p_dog >= 0.5)]
 
 
 @pytest.mark.slow

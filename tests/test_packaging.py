@@ -237,8 +237,9 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
 
 def test_frozen_model_is_exactly_the_files_the_image_copies(demo_model_dir: Path) -> None:
     manifest = load_manifest(demo_model_dir)
-    assert manifest.graph.path == "model.pb"
-    assert manifest.tflite is not None and manifest.tflite.path == "model.tflite"
+    tflite = manifest.artifacts.tflite
+    assert manifest.artifacts.graph.path == "model.pb"
+    assert tflite is not None and tflite.path == "model.tflite"
     assert sorted(p.name for p in demo_model_dir.iterdir()) == [
         "model.json", "model.pb", "model.tflite"
     ]

@@ -65,7 +65,7 @@ def test_frozen_seed_model_is_stripped_and_classifies_new_stripes(
         np.asarray(stripes.stripes(rng, LABELS[t], 128), dtype=np.float32) / 255 for t in truth
     ])
     graph = (seed_model_dir / "model.pb").read_bytes()
-    probabilities = run_frozen(graph, manifest, batch)
+    probabilities = run_frozen(graph, manifest, {"x": batch})["y_pred"]
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert np.mean(probabilities.argmax(axis=1) == truth) >= 0.8
 

@@ -264,7 +264,7 @@ def test_refuses_a_bundle_without_its_tflite(demo_model_dir: Path, tmp_path: Pat
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     manifest = json.loads((demo_model_dir / "model.json").read_text())
-    del manifest["tflite"]
+    del manifest["artifacts"]["tflite"]
     (bundle / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(PackageError, match=r"names no model\.tflite .*run `make model`"):
         zip_package.stage_model(bundle, tmp_path / "out")

@@ -9,10 +9,11 @@ names a tensor after its graph tensor, without a `:0`). Its batch is one. The in
 request row by row at that batch instead of resizing its inputs per request: resizing re-plans
 XNNPACK's kernels (measured 66 ms to grow to 32 rows, more than running them), while one row
 costs the same in either form (~1.7 ms on the demo model), so a batch of n costs n rows either
-way. A dimension the graph leaves open (PNet's height and width) is resized only when a row's
-shape differs from the one allocated. An interpreter is not thread-safe: a lock serializes runs
-(one Lambda container serves one request at a time anyway; the local API runs requests on
-threads).
+way. A dimension the graph leaves open (PNet's height and width) is allocated at OPEN_DIM first
+(the converter leaves it 1), then resized whenever a row's shape differs from the one allocated.
+An interpreter is not thread-safe: a lock
+serializes runs (one Lambda container serves one request at a time anyway; the local API runs
+requests on threads).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from handler.manifest import Manifest, ModelBundleError, TensorSpec
-from handler.runtime import LITERT, warm_up
+from handler.runtime import LITERT, OPEN_DIM, warm_up
 
 
 def _find(
@@ -40,7 +41,7 @@ def _find(
             f"{path} does not fit its manifest: no {kind} tensor named {spec.tensor!r} (it has "
             f"{[d['name'] for d in details]})"
         )
-    shape = list(found["shape_signature"])
+    shape = [int(d) for d in found["shape_signature"]]
     fits = len(shape) == len(spec.shape) and all(
         want is None or got in (-1, want)
         for want, got in zip(spec.shape[1:], shape[1:], strict=True)
@@ -66,6 +67,7 @@ class LiteRtRuntime:
         self.artifact = artifact
         try:
             self.interpreter = Interpreter(model_content=model)
+            self._open_inputs_at(OPEN_DIM)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelBundleError(f"{artifact.path} does not load in LiteRT: {exc}") from None
@@ -85,6 +87,15 @@ class LiteRtRuntime:
         }
         self._shapes = {d["index"]: tuple(d["shape"]) for d in inputs}
         self._lock = threading.Lock()
+
+    def _open_inputs_at(self, size: int) -> None:
+        """Give each open dimension past the batch `size` before the first allocation: the
+        converter leaves them 1, where a convolution's kernel may not fit (PNet's 3x3 on 1x1)."""
+        for detail in self.interpreter.get_input_details():
+            signature = [int(d) for d in detail["shape_signature"]]
+            if -1 in signature[1:]:
+                shape = [1, *(size if d == -1 else d for d in signature[1:])]
+                self.interpreter.resize_tensor_input(detail["index"], shape)
 
     def _set(self, feeds: Mapping[str, np.ndarray], row: int) -> None:
         """Feed row `row` of every input, resizing an input whose row shape changed."""
