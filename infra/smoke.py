@@ -5,9 +5,9 @@
     python -m infra.smoke URL --bearer "$TOKEN"    # ApiAuth=JWT
     python -m infra.smoke URL --expect my.jpg=cat  # another model: your own photos and labels
 
-One line per check: GET /health, GET /model (name, version, labels), TF Serving's model status,
-and one multipart POST /predict per photo (default: the bundled kitten is a cat and the dog a
-dog, which only the demo model gets right). Exit status 0 if every check passes, 1 otherwise,
+One line per check: GET /health, GET /model (name, version, signature, a classifier's labels),
+TF Serving's model status, and one multipart POST /predict per photo (default: the bundled
+kitten is a cat and the dog a dog, which only the demo model gets right). Exit status 0 if every check passes, 1 otherwise,
 2 for bad arguments. Standard library only (botocore is imported for --sigv4 alone), so it runs
 on any CI runner after `sam deploy`; it is not part of the function.
 """
@@ -95,13 +95,20 @@ class Smoke:
 
     def metadata(self) -> str:
         body = self.api.call("GET", "/model")
-        labels = body.get("labels")
+        if not re.fullmatch(r"[0-9a-f]{12}", str(body.get("version"))):
+            raise CheckFailed(f"version {body.get('version')!r} is not 12 hex digits")
+        inputs = [spec.get("name") for spec in body.get("inputs") or []]
+        outputs = [spec.get("name") for spec in body.get("outputs") or []]
+        if not (inputs and outputs and all(inputs) and all(outputs)):
+            raise CheckFailed(f"inputs {inputs} and outputs {outputs} do not name the signature")
+        self.model = body
+        if body.get("task") is None:  # a tensor model
+            return (f"{body['name']} {body['version']}, inputs {', '.join(inputs)}, outputs "
+                    f"{', '.join(outputs)}")
+        labels = body["task"].get("labels")
         if not (isinstance(labels, list) and len(labels) >= 2 and len(set(labels)) == len(labels)
                 and all(isinstance(label, str) and label for label in labels)):
             raise CheckFailed(f"labels {labels!r} are not two or more distinct names")
-        if not re.fullmatch(r"[0-9a-f]{12}", str(body.get("version"))):
-            raise CheckFailed(f"version {body.get('version')!r} is not 12 hex digits")
-        self.model = body
         return f"{body['name']} {body['version']}, labels {', '.join(labels)}"
 
     def tf_serving(self) -> str:

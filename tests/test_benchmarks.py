@@ -94,7 +94,7 @@ def test_a_bundle_without_tflite_skips_litert_and_says_why(
     bundle.mkdir()
     shutil.copy(demo_model_dir / "model.pb", bundle)
     manifest = json.loads((demo_model_dir / "model.json").read_text("utf-8"))
-    manifest.pop("tflite")
+    manifest["artifacts"].pop("tflite")
     (bundle / "model.json").write_text(json.dumps(manifest), "utf-8")
     out = tmp_path / "bench.json"
 

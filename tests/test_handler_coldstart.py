@@ -100,7 +100,7 @@ def test_bad_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_path, mak
 
 def _no_tflite(model_dir: Path, tmp: Path) -> tuple[Path, str]:
     manifest = json.loads((model_dir / "model.json").read_text())
-    del manifest["tflite"]
+    del manifest["artifacts"]["tflite"]
     (tmp / "model.json").write_text(json.dumps(manifest))
     return tmp, r"MODEL_RUNTIME=litert needs model\.tflite.*freeze with --tflite"
 
@@ -118,7 +118,7 @@ def _not_a_tflite(model_dir: Path, tmp: Path) -> tuple[Path, str]:
     bundle someone rewrote consistently): LiteRT refuses it, the function does not crash."""
     data = b"not a flatbuffer" * 64
     manifest = json.loads((model_dir / "model.json").read_text())
-    manifest["tflite"].update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    manifest["artifacts"]["tflite"].update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
     (tmp / "model.json").write_text(json.dumps(manifest))
     (tmp / "model.tflite").write_bytes(data)
     return tmp, r"model\.tflite does not load in LiteRT"

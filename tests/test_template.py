@@ -635,7 +635,7 @@ def test_pre_traffic_hook_passes_a_version_that_serves(
         (VERSION_ARN, "/health"), (VERSION_ARN, "/model")
     ]
     assert [a["statusCode"] for a in answers] == [200, 200]
-    assert json.loads(answers[1]["body"])["labels"] == ["cat", "dog"]
+    assert json.loads(answers[1]["body"])["task"]["labels"] == ["cat", "dog"]
 
 
 def _server_error_on_model(event: dict[str, Any]) -> tuple[Any, None]:

@@ -59,8 +59,9 @@ class RuntimeEntry:
     #: module and class implementing ModelRuntime; its constructor takes (bytes, Manifest)
     module: str
     cls: str
-    #: the key in `manifest.artifacts` naming the file it executes
+    #: the key in `manifest.artifacts` naming the file it executes, and that file's usual name
     artifact: str
+    file: str
     #: what to do when the bundle lacks that file
     missing_hint: str
     #: refuses model bytes this runtime must not load (None: nothing to check)
@@ -69,14 +70,14 @@ class RuntimeEntry:
 
 RUNTIMES: dict[str, RuntimeEntry] = {
     TENSORFLOW: RuntimeEntry(
-        "handler.runtime.tf_graph", "TensorFlowRuntime", "graph",
+        "handler.runtime.tf_graph", "TensorFlowRuntime", "graph", "model.pb",
         "freeze the model (make model)", trust.check_ops,
     ),
     # A .tflite needs no op check: LiteRT runs only its builtin kernels (no file, network or
     # Python ops exist among them) and this function registers no custom ones, so an unknown op
     # fails the interpreter's load.
     LITERT: RuntimeEntry(
-        "handler.runtime.litert", "LiteRtRuntime", "tflite",
+        "handler.runtime.litert", "LiteRtRuntime", "tflite", "model.tflite",
         "freeze with --tflite (make model does)",
     ),
 }
@@ -98,7 +99,7 @@ def artifact_for(name: str, manifest: Manifest) -> Artifact:
     found = getattr(manifest.artifacts, entry(name).artifact)
     if found is None:
         raise ModelBundleError(
-            f"MODEL_RUNTIME={name} needs a {entry(name).artifact} file, and the manifest of "
+            f"MODEL_RUNTIME={name} needs {entry(name).file}, and the manifest of "
             f"{manifest.name} {manifest.version} names none: {entry(name).missing_hint}"
         )
     return found
