@@ -30,17 +30,18 @@ MODEL = "onet"
 
 
 def build(folder: Path) -> Path:
-    """ONet exported from mtcnn (demo.zoo) and frozen with every output: `folder/model`."""
+    """ONet exported from mtcnn (demo.zoo) and frozen with every output (a classifier of its
+    face output, its box and landmarks beside it), once: `folder/model`."""
     model_dir = folder / "model"
     if (model_dir / "model.json").is_file():
         return model_dir
-    for command in (
-        ["-m", "demo.zoo", MODEL, "--out", str(folder / "source")],
-        ["-m", "freeze", "--keras_model", str(folder / "source" / "model.keras"),
-         "--output_dir", str(model_dir), "--name", MODEL, "--tflite"],
-    ):
-        subprocess.run([sys.executable, *command], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+    from demo.zoo import freeze_args
+
+    source = folder / "source"
+    subprocess.run([sys.executable, "-m", "demo.zoo", MODEL, "--out", str(source)], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "freeze", *freeze_args(source, model_dir)], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)
     return model_dir
 
 

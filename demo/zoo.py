@@ -255,6 +255,30 @@ def read_reference(
     return pick("input"), pick("output")
 
 
+#: the freeze step's flag for each source kind
+_SOURCE_FLAGS = {"keras": "--keras_model", "savedmodel": "--saved_model"}
+
+
+def freeze_args(folder: Path, out: Path, tflite: bool = True) -> list[str]:
+    """`python -m freeze` arguments that freeze an export as its zoo.json describes it: its
+    name, a classifier's labels and task output, an image codec's preprocessing."""
+    info = read_info(folder)
+    source = info["source"]
+    args = [_SOURCE_FLAGS[source["kind"]], str(folder / source["path"]), "--output_dir", str(out),
+            "--name", info["name"]]
+    task = info.get("task")
+    if task:
+        args += ["--labels", ",".join(task["labels"]), "--decoding", task["activation"],
+                 "--task_output", task["output"]]
+    for spec in info["inputs"]:
+        codec = spec.get("codec")
+        if codec:
+            args += ["--image_input", spec["name"], *(
+                arg for key in ("height", "width", "color_mode", "resize", "scale", "offset")
+                for arg in (f"--{key}", str(codec[key])))]
+    return [*args, "--tflite"] if tflite else args
+
+
 def _quiet_load(path: Path) -> Any:
     import keras
 

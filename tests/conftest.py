@@ -89,6 +89,31 @@ def seed_model_dir(seed_build: Path, tmp_path_factory: pytest.TempPathFactory) -
     return freeze_build(seed_build, tmp_path_factory.mktemp("seed_model"))
 
 
+#: the demo.zoo exports the serving tests freeze (tfkeras_savedmodel is the freeze step's own)
+ZOO_SERVED = ("fer", "onet", "pnet", "text")
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real models from PyPI packages (demo.zoo): each export's folder (model file, zoo.json,
+    reference.npz: the package model's own outputs)."""
+    out = tmp_path_factory.mktemp("zoo")
+    run_module("demo.zoo", "all", "--out", out)
+    return {name: out / name for name in ZOO_SERVED}
+
+
+@pytest.fixture(scope="session")
+def zoo_models(zoo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each zoo export frozen by the freeze step's CLI as its zoo.json describes it, with
+    --tflite where LiteRT can run it (the text model's lookup tables need TensorFlow)."""
+    from demo.zoo import freeze_args
+
+    out = tmp_path_factory.mktemp("zoo_models")
+    for name, folder in zoo.items():
+        run_module("freeze", *freeze_args(folder, out / name, tflite=name != "text"))
+    return {name: out / name for name in zoo}
+
+
 @pytest.fixture(scope="session")
 def lambda_handler(demo_model_dir: Path) -> Iterator[Callable[[dict, Any], dict]]:
     """The real Lambda entry point, `handler.app.handler`, imported once in this process with
