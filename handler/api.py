@@ -6,6 +6,7 @@ runtime) can serve several models in one process; `handler.app` makes the Lambda
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,15 +25,20 @@ PROTOCOLS = (native, tfserving, v2)
 
 
 def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the bodies that routes parse themselves (several media types)."""
+    """FastAPI's schema plus the bodies that routes parse themselves (several media types),
+    narrowed by each protocol to the served model: what this function really accepts."""
     if app.openapi_schema is None:
-        schema = FastAPI.openapi(app)  # builds and caches app.openapi_schema
+        # a copy: FastAPI's schema holds the routes' own `openapi_extra` dicts, shared by apps
+        schema = copy.deepcopy(FastAPI.openapi(app))
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         bodies: list[type[BaseModel]] = [s for p in PROTOCOLS for s in p.BODY_SCHEMAS]
         for body in bodies:
             json_schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(json_schema.pop("$defs", {}))
             components[body.__name__] = json_schema
+        for protocol in PROTOCOLS:
+            protocol.openapi(schema, app.state.model)
+        app.openapi_schema = schema
     return app.openapi_schema
 
 

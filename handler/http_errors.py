@@ -48,10 +48,18 @@ _HTTP_CODES = {
     400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
 }
 
+
+class GatewayErrorBody(BaseModel):
+    """API Gateway's own answer, before the function runs: a request over Lambda's 6 MB
+    payload limit gets 413 {"message": "Request Entity Too Large"}."""
+
+    message: str
+
+
 #: Responses documented in OpenAPI on every data-plane route.
 ERROR_RESPONSES: dict[int | str, dict] = {
-    status: {"model": ErrorBody} for status in (400, 404, 413, 415, 422)
-}
+    status: {"model": ErrorBody} for status in (400, 404, 415, 422)
+} | {413: {"model": ErrorBody | GatewayErrorBody}}
 
 
 async def _serving_error(_: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,9 @@ def b64decode(text: str, where: str) -> bytes:
 
 def _numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
     """JSON numbers (or booleans for BOOL) -> an array of `dtype`; 400 if ragged, of another
-    kind, or out of the dtype's range."""
+    kind, or out of the dtype's range (a float's too: past it, it would become inf). An integer
+    may be written 2.0 (JSON Schema's "integer" is any number without a fraction); a boolean is
+    never a number, even among numbers (NumPy would read [true, 2] as [1, 2])."""
     try:
         array = np.asarray(values)
     except ValueError:
@@ -98,6 +101,12 @@ def _numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
     kind = array.dtype.kind
     if array.size == 0:
         return array.astype(target)
+    # booleans among numbers (mixed), which NumPy made 0 and 1: look for them only then
+    if (kind in "iuf" and ((array == 0) | (array == 1)).any()
+            and _holds_booleans(values, array.ndim)):
+        kind = "O"
+    if kind == "f" and target.kind in "iu" and np.all(np.mod(array, 1) == 0):
+        kind = "i"
     accepted = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}[target.kind]
     if kind not in accepted:
         what = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}[target.kind]
@@ -106,14 +115,23 @@ def _numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
         raise BadRequest(
             "wrong_dtype", f"{where} must hold {what} ({dtype.name}), not {got}"
         )
-    if target.kind in "iu":
-        info = np.iinfo(target)
+    if target.kind in "iuf":
+        info = np.iinfo(target) if target.kind in "iu" else np.finfo(target)
         if array.min() < info.min or array.max() > info.max:
             raise BadRequest(
                 "out_of_range",
                 f"{where} holds values outside {dtype.name}'s range {info.min}..{info.max}",
             )
     return array.astype(target)
+
+
+def _holds_booleans(values: Any, depth: int) -> bool:
+    """Whether nested lists `depth` deep (a regular array's) hold a JSON boolean."""
+    if depth == 0:
+        return type(values) is bool
+    for _ in range(depth - 1):
+        values = chain.from_iterable(values)
+    return bool in map(type, values)
 
 
 def _strings(values: Any, where: str, decode_item: Callable[[Any, str], bytes]) -> np.ndarray:

@@ -144,6 +144,13 @@ CASES = {
         {"name": "nope", "shape": [1], "datatype": "FP32", "data": [1]}]}), JSON,
         400, "unknown_input"),
     "v2 missing inputs": ("POST", V2, '{"inputs": []}', JSON, 422, "invalid_request"),
+    "v2 input without a name": ("POST", V2, json.dumps({"inputs": [
+        {"name": "", "shape": [1], "datatype": "FP32", "data": [1]}]}), JSON,
+        422, "invalid_request"),
+    "v2 negative dimension": ("POST", V2, v2_input("FP32", [-1], [1]), JSON,
+                              422, "invalid_request"),
+    "v2 unknown datatype": ("POST", V2, v2_input("FP33", [1], [1]), JSON,
+                            422, "invalid_request"),
     "v2 image body": ("POST", V2, dog_jpeg, JPEG, 400, "invalid_json"),
     "v2 unknown version": ("POST", "/v2/models/{name}/versions/1/infer", "{}", JSON,
                            404, "model_version_not_found"),

@@ -248,6 +248,10 @@ BAD = {
     "number for a bool": ({"features": FEATURES, "ids": IDS, "flag": [1, 0]}, 400, "wrong_dtype"),
     "int out of range": ({"features": FEATURES, "ids": [[2**40], [1]], "flag": FLAG}, 400,
                          "out_of_range"),
+    "float out of range": ({"features": [[1e39, 0, 0]], "ids": [[1]], "flag": [True]}, 400,
+                           "out_of_range"),  # float32 would make it inf
+    "bool among numbers": ({"features": [[1.5, True, 0]], "ids": [[1]], "flag": [True]}, 400,
+                           "wrong_dtype"),  # NumPy would make it 1.0
     "fixed dimension wrong": ({"features": [[1, 2]], "ids": [[1]], "flag": [True]}, 400,
                               "wrong_shape"),
     "rank wrong": ({"features": [1, 2, 3], "ids": [[1]], "flag": [True]}, 400, "wrong_shape"),
@@ -264,6 +268,12 @@ def test_bad_inputs_get_a_4xx_and_the_next_request_is_served(multi, protocol, ca
     refused(post(multi, path, body), status, code)
     check_outputs(ok(post(multi, "/predict", {"inputs": {
         "features": FEATURES, "ids": IDS, "flag": FLAG}}))["outputs"])
+
+
+def test_an_integer_may_be_written_as_a_whole_float(multi):
+    """JSON Schema's "integer" (the OpenAPI schema's) is any number without a fraction."""
+    body = {"inputs": {"features": FEATURES, "ids": [[1.0, 2.0, 3.0], [4, 5, 6]], "flag": FLAG}}
+    check_outputs(ok(post(multi, "/predict", body))["outputs"])
 
 
 V2_BAD = {

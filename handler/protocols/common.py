@@ -91,6 +91,13 @@ def parse_json[T: BaseModel](schema: type[T], data: bytes | str) -> T:
         raise invalid_request(exc.errors()) from None
 
 
+def exactly_one(*fields: str) -> dict[str, Any]:
+    """`json_schema_extra` of a body taking exactly one of `fields` (null counts as absent)."""
+    return {"oneOf": [
+        {"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in fields
+    ]}
+
+
 def schema_ref(schema: type[BaseModel]) -> dict[str, Any]:
     """An OpenAPI media-type entry pointing at a component schema (see `api.BODY_SCHEMAS`)."""
     return {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}}

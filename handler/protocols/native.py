@@ -11,7 +11,7 @@ import numpy as np
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.datastructures import UploadFile
 
 from handler.classification import classify
@@ -20,6 +20,7 @@ from handler.http_errors import ERROR_RESPONSES
 from handler.manifest import Classification, InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
+    exactly_one,
     media_type,
     parse_json,
     read_body,
@@ -27,6 +28,7 @@ from handler.protocols.common import (
     schema_ref,
     served_model,
 )
+from handler.protocols.openapi import NULL, batch, named
 from handler.tensors import b64decode, input_from_json, outputs_json
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -71,6 +73,7 @@ class ModelInfo(BaseModel):
 class PredictJsonRequest(BaseModel):
     """The JSON form of POST /predict: image files, or the model's inputs by name."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one("images", "inputs"))
     images: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -224,9 +227,13 @@ def _predictions(task: Classification, scores: np.ndarray, k: int | None) -> lis
     responses=ERROR_RESPONSES,
     response_model_exclude_none=True,
     openapi_extra=request_body({
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {
-            "type": "array", "items": {"type": "string", "format": "binary"}}}}},
-        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"], "properties": {"file": {
+                "type": "array", "minItems": 1,
+                "items": {"type": "string", "format": "binary", "minLength": 1},
+            }},
+        }},
+        "image/*": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
         "application/json": schema_ref(PredictJsonRequest),
     }),
 )
@@ -251,3 +258,23 @@ async def predict(
     if task is None or not as_images:
         answer.outputs = outputs_json(outputs)
     return answer
+
+
+def openapi(schema: dict[str, Any], model: Model) -> None:
+    """This API's part of `schema` narrowed to `model` (see handler/protocols/openapi.py): its
+    inputs by name, and images only for a model whose one input takes them."""
+    m, max_batch = model.manifest, model.limits.max_batch
+    body = schema["components"]["schemas"][PredictJsonRequest.__name__]["properties"]
+    body["inputs"] = {"description": body["inputs"]["description"], "anyOf": [
+        named({spec.name: batch(spec, max_batch) for spec in m.inputs}), NULL
+    ]}
+    content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+    if m.image_input is None:
+        body["images"] = {**NULL, "description": "This model takes no images."}
+        del content["multipart/form-data"], content["image/*"]
+        return
+    body["images"] = {"description": body["images"]["description"], "anyOf": [{
+        "type": "array", "minItems": 1, "maxItems": max_batch,
+        "items": {"type": "string", "contentEncoding": "base64"},
+    }, NULL]}
+    content["multipart/form-data"]["schema"]["properties"]["file"]["maxItems"] = max_batch

@@ -25,11 +25,12 @@ function serving one version names it "stable" and "latest". Any other version o
 
 from __future__ import annotations
 
+from itertools import product
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from handler.errors import BadRequest
 from handler.manifest import TensorSpec
@@ -37,12 +38,14 @@ from handler.model import Model
 from handler.protocols.common import (
     NamedModel,
     check_version,
+    exactly_one,
     parse_json,
     pinned_route,
     read_body,
     request_body,
     schema_ref,
 )
+from handler.protocols.openapi import NULL, batch, batch_of, named, pin_path_parameters, rows
 from handler.tensors import DTYPES, input_from_json, outputs_json
 
 VERSION = "1"
@@ -111,6 +114,7 @@ class MetadataResponse(BaseModel):
 class PredictRequest(BaseModel):
     """TF Serving's predict body: exactly one of `instances` (rows) or `inputs` (columns)."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one("instances", "inputs"))
     signature_name: str | None = None
     instances: list[Any] | None = Field(
         default=None,
@@ -263,3 +267,25 @@ async def predict(request: Request, model: NamedModel) -> PredictionsResponse | 
         (only,) = outputs.values()
         return OutputsResponse(outputs=only)
     return OutputsResponse(outputs=outputs)
+
+
+def openapi(schema: dict[str, Any], model: Model) -> None:
+    """This protocol's part of `schema` narrowed to `model` (see handler/protocols/openapi.py):
+    its name, version and labels, its signature, its inputs by name in either form."""
+    m = model.manifest
+    pin_path_parameters(
+        schema, "/v1/models/", {"name": [m.name], "version": [int(VERSION)], "label": list(LABELS)}
+    )
+    body = schema["components"]["schemas"][PredictRequest.__name__]["properties"]
+    body["signature_name"] = {"enum": [None, *dict.fromkeys(["", m.signature_name])]}
+    max_batch = model.limits.max_batch
+    one = m.inputs[0] if len(m.inputs) == 1 else None
+    instances = []
+    for kinds in product(*map(rows, m.inputs)):
+        row = named({spec.name: kind for spec, kind in zip(m.inputs, kinds, strict=True)})
+        instances.append(batch_of(row if one is None else {"anyOf": [row, kinds[0]]}, max_batch))
+    columns = [named({spec.name: batch(spec, max_batch) for spec in m.inputs})]
+    if one is not None:  # a bare batch, or a bare row that is not a list (one row)
+        columns += [batch(one, max_batch), *(k for k in rows(one) if k.get("type") != "array")]
+    for form, schemas in (("instances", instances), ("inputs", columns)):
+        body[form] = {"description": body[form]["description"], "anyOf": [*schemas, NULL]}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -37,6 +37,7 @@ from handler.protocols.common import (
     request_body,
     schema_ref,
 )
+from handler.protocols.openapi import leaf, pin_path_parameters
 from handler.tensors import (
     BY_V2, DTYPES, base64_item, from_binary, from_json, text_item, to_binary, to_json,
 )
@@ -79,30 +80,49 @@ class ModelMetadata(BaseModel):
     outputs: list[MetadataTensor]
 
 
+#: the Open Inference Protocol's tensor datatypes
+Datatype = Literal[tuple(BY_V2)]  # type: ignore[valid-type]
+
+
 class RequestInput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
+    name: str = Field(min_length=1)
+    shape: list[Annotated[int, Field(ge=0)]]
+    datatype: Datatype
     parameters: dict[str, Any] | None = None
     data: list[Any] | None = Field(default=None, description="Row-major; absent with binary data.")
 
 
+def _parameters(name: str, description: str) -> Any:
+    """A `parameters` field: an object (what it does not name is ignored) naming `name`, or
+    null."""
+    def document(schema: dict[str, Any]) -> None:
+        schema["anyOf"][0]["properties"] = {name: {"description": description}}
+
+    return Field(default=None, json_schema_extra=document)
+
+
 class RequestOutput(BaseModel):
-    name: str
-    parameters: dict[str, Any] | None = None
+    name: str = Field(min_length=1)
+    parameters: dict[str, Any] | None = _parameters(
+        "binary_data", "Truthy: this output as binary data (the binary tensor extension)."
+    )
 
 
 class InferRequest(BaseModel):
     id: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = _parameters(
+        "binary_data_output", "Truthy: every output not asked otherwise as binary data."
+    )
     inputs: list[RequestInput] = Field(min_length=1)
-    outputs: list[RequestOutput] | None = None
+    outputs: list[RequestOutput] | None = Field(
+        default=None, min_length=1, description="The outputs to answer (default: all)."
+    )
 
 
 class ResponseOutput(BaseModel):
     name: str
     shape: list[int]
-    datatype: str
+    datatype: Datatype
     parameters: dict[str, Any] | None = None
     data: list[Any] | None = Field(
         default=None, description="Row-major; absent when sent as binary data."
@@ -187,22 +207,24 @@ def _binary_size(tensor: RequestInput) -> int | None:
     return size
 
 
+def _datatypes(spec: InputSpec) -> list[str]:
+    """The datatypes an input takes: its own, and BYTES (image files) with an image codec."""
+    return list(dict.fromkeys([DTYPES[spec.dtype].v2] + ["BYTES"] * (spec.codec is not None)))
+
+
 def _array(tensor: RequestInput, spec: InputSpec, raw: bytes | None, model: Model) -> np.ndarray:
     """One request input (JSON data or its slice of the binary tail) -> an array shaped as the
     request says, of the datatype it names: the input's own, or BYTES image files for an input
     with an image codec."""
     where = f"input {tensor.name!r}"
-    accepted = [DTYPES[spec.dtype].v2] + (["BYTES"] if spec.codec is not None else [])
+    accepted = _datatypes(spec)
     if tensor.datatype not in accepted:
         raise BadRequest(
             "wrong_dtype",
-            f"{where}: datatype {tensor.datatype} is not accepted; send "
-            f"{' or '.join(dict.fromkeys(accepted))}"
+            f"{where}: datatype {tensor.datatype} is not accepted; send {' or '.join(accepted)}"
             + (" (image files)" if spec.codec is not None else ""),
         )
     dtype = BY_V2[tensor.datatype]
-    if any(d < 0 for d in tensor.shape):
-        raise BadRequest("wrong_shape", f"{where}: shape {tensor.shape} has a negative dimension")
     if raw is not None:
         return from_binary(raw, dtype, tensor.shape, where, model.element_limit)
     if tensor.data is None:
@@ -280,10 +302,21 @@ def _response(model: Model, body: InferRequest, outputs: dict[str, np.ndarray]) 
     )
 
 
+_BINARY_ANSWER = {"200": {
+    "description": "With any output asked as binary data: the JSON answer, then each binary "
+    f"output in order; `{BINARY_HEADER}` gives the JSON's length.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {BINARY_HEADER: {"schema": {"type": "integer", "minimum": 0}}},
+}}
+
+
 @pinned_route(
     router, "POST", "/models/{name:model}/infer", PINS,
     response_model=InferResponse,
-    openapi_extra=request_body({"application/json": schema_ref(InferRequest)}),
+    openapi_extra={
+        **request_body({"application/json": schema_ref(InferRequest)}),
+        "responses": _BINARY_ANSWER,
+    },
 )
 async def infer(request: Request, model: NamedModel) -> Response:
     """Run the model on its named inputs (JSON `data` or binary tensors; BYTES image files for
@@ -293,3 +326,67 @@ async def infer(request: Request, model: NamedModel) -> Response:
     inputs = _inputs(body, tail, model)
     names = [out.name for out in body.outputs] if body.outputs is not None else None
     return _response(model, body, model.infer(inputs, names))
+
+
+def openapi(schema: dict[str, Any], model: Model) -> None:
+    """This protocol's part of `schema` narrowed to `model` (see handler/protocols/openapi.py):
+    every input once, each under its name in a datatype it takes, shaped as it is."""
+    m = model.manifest
+    pin_path_parameters(schema, "/v2/models/", {"name": [m.name], "version": [m.version]})
+    components = schema["components"]["schemas"]
+    components[RequestOutput.__name__]["properties"]["name"]["enum"] = [
+        spec.name for spec in m.outputs
+    ]
+    max_batch = model.limits.max_batch
+    each = [
+        {"anyOf": [_input_schema(spec, datatype, max_batch, components)
+                   for datatype in _datatypes(spec)]}
+        for spec in m.inputs
+    ]
+    components[InferRequest.__name__]["properties"]["inputs"] = {
+        "description": "Every input of the model once, in a datatype it takes.",
+        # as many items as inputs, each input among them: each item is one of them, once
+        "type": "array", "minItems": len(m.inputs), "maxItems": len(m.inputs),
+        "allOf": [{"contains": one} for one in each],
+    }
+
+
+#: an input's parameters in a JSON request: anything (ignored), but binary data, which it has
+#: none of (the binary extension's requests are not JSON)
+_JSON_PARAMETERS = {"anyOf": [{"type": "null"}, {
+    "type": "object",
+    "properties": {"binary_data_size": {"const": 0, "description": "Bytes of binary data."}},
+}]}
+
+
+def _input_schema(
+    spec: InputSpec, datatype: str, max_batch: int, components: dict[str, Any]
+) -> dict[str, Any]:
+    """One input in one of its datatypes, as JSON: its shape (a batch within MAX_BATCH first,
+    then the input's own dimensions) and data nested to any depth (row-major); BYTES image
+    files in any shape."""
+    rows = {"type": "integer", "minimum": 1, "maximum": max_batch}
+    images = datatype == "BYTES" and spec.codec is not None
+    if images:
+        shape: dict[str, Any] = {"type": "array", "items": rows}
+        item: dict[str, Any] = {"type": "string", "contentEncoding": "base64"}
+    else:
+        dims = [rows] + [
+            {"type": "integer", "minimum": 0} if d is None else {"const": d}
+            for d in spec.shape[1:]
+        ]
+        shape = {"type": "array", "prefixItems": dims, "items": False,
+                 "minItems": len(dims), "maxItems": len(dims)}
+        item = leaf(spec.dtype, text={"type": "string"})
+    data = f"V2Data{datatype}{'Images' if images else ''}"
+    components[data] = {"type": "array", "items": {"anyOf": [
+        item, {"$ref": f"#/components/schemas/{data}"}
+    ]}}
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"const": spec.name}, "datatype": {"const": datatype}, "shape": shape,
+            "parameters": _JSON_PARAMETERS, "data": {"$ref": f"#/components/schemas/{data}"},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+    }
