@@ -44,7 +44,8 @@ class TensorSpec(_Strict):
     tensor: str = Field(description="Graph tensor name, e.g. 'x:0'.")
     dtype: DType = Field(description="NumPy dtype name, or 'string' for tf.string.")
     shape: list[int | None] = Field(
-        description="Shape, batch first; None for a dimension the graph leaves open."
+        min_length=1,
+        description="Shape, batch first; None for a dimension the graph leaves open.",
     )
 
 

@@ -140,7 +140,7 @@ class Model:
             takes = spec.dtype + (" or images" if spec.codec is not None else "")
             raise BadRequest("wrong_dtype", f"{where} takes {takes}, not {given}")
         fits = value.ndim == len(spec.shape) and all(
-            d is None or d == g for d, g in zip(spec.shape[1:], value.shape[1:], strict=True)
+            d is None or d == g for d, g in zip(spec.shape, value.shape, strict=True)
         )
         if not fits:
             raise BadRequest(

@@ -96,3 +96,16 @@ def strings(folder: Path) -> Path:
         folder, "strings", graph, {"text": text},
         {"echo": echo, "echo_bytes": echo_bytes, "copies": copies},
     )
+
+
+def fixed_batch(folder: Path) -> Path:
+    """A batch fixed at one row (x float32 [1, 2]) and an output that is NaN for x < 0
+    (log x [1, 2])."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [1, 2], name="x")
+        log = tf.math.log(x, name="log")
+    return write_bundle(folder, "fixed", graph, {"x": x}, {"log": log})

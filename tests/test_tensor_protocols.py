@@ -357,3 +357,21 @@ def test_tritonclient_multi_io_json_and_binary(multi_dir):
             assert everything.as_numpy("scores").shape == (2, 2)
         finally:
             client.close()
+
+
+def test_a_fixed_batch_dimension_is_checked_and_nan_is_json_null(tmp_path):
+    """A graph whose batch is fixed at 1 refuses two rows with a 400 (not the runtime's 500);
+    a NaN output is `null` in every protocol, never JSON's invalid `NaN`."""
+    from tests.tensor_models import fixed_batch
+
+    handler = handler_for(fixed_batch(tmp_path / "fixed"))
+    error = refused(post(handler, "/predict", {"inputs": {"x": [[1, 2], [3, 4]]}}), 400,
+                    "wrong_shape")
+    assert "[1, 2]" in error
+    assert ok(post(handler, "/predict", {"inputs": {"x": [[-1, 1]]}}))["outputs"]["log"] == [
+        [None, 0.0]]
+    v2 = post(handler, "/v2/models/fixed/infer", {"inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [-1, 1]}]})
+    assert b"NaN" not in v2.body and ok(v2)["outputs"][0]["data"] == [None, 0.0]
+    rows = ok(post(handler, "/v1/models/fixed:predict", {"instances": [[-1, 1]]}))
+    assert rows["predictions"] == [[None, 0.0]]

@@ -15,7 +15,6 @@ version is the one the metadata lists, the manifest's; any other is a 404
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Any, Literal
 
@@ -293,7 +292,7 @@ def _response(model: Model, body: InferRequest, outputs: dict[str, np.ndarray]) 
         model_name=model.name, model_version=model.version, id=body.id,
         outputs=[ResponseOutput(**entry) for entry in described],
     )
-    header = json.dumps(answer.model_dump(exclude_none=True), separators=(",", ":")).encode()
+    header = answer.model_dump_json(exclude_none=True).encode()  # NaN and inf as null, valid JSON
     if not tail:
         return Response(header, media_type="application/json")
     return Response(
