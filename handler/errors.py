@@ -36,3 +36,7 @@ class UnsupportedMediaType(ServingError):
 class Unprocessable(ServingError):
     """Well-formed, but its content is unusable: bytes that are not an image, a corrupt image,
     JSON of the wrong structure."""
+
+
+class Unavailable(ServingError):
+    """A model version this function lists but could not load."""

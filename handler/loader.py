@@ -1,27 +1,41 @@
-"""Cold start: find the bundle, verify it, load it into its runtime, warm it up; or fail loudly.
+"""Cold start: find the source, verify it, load every served model into its runtime, warm it
+up; or fail loudly.
 
-The bundle is read and checked once (handler/source.py: the MODEL_SHA256 pin on model.json,
-the manifest, the model file's size and sha256, a TensorFlow graph's ops) before the runtime
-(MODEL_RUNTIME) is imported, so a missing, mismatched or untrusted bundle fails in milliseconds
-with one log line saying what is wrong and where it looked, and the raised error makes Lambda
-report an INIT failure: never a wrong answer.
+Each bundle is read and checked once (handler/source.py: the pin on model.json, or models.json's
+record of it, the manifest, the model file's size and sha256, a TensorFlow graph's ops) before
+the runtime (MODEL_RUNTIME) is imported, so a missing, mismatched or untrusted bundle fails in
+milliseconds with one log line saying what is wrong and where it looked, and the raised error
+makes Lambda report an INIT failure: never a wrong answer.
+
+A repository's versions load one after another within MODEL_INIT_BUDGET_S (Lambda ends INIT at
+10 s without a word and retries it inside the first invocation): before each load the time
+spent so far plus the slowest load yet must fit, or the cold start stops with a line naming what
+did not fit. With `on_load_error: serve_others` a bad bundle is listed as unavailable instead
+(a pin mismatch always fails).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 
+from handler.catalog import Catalog, ServedModel, ServedVersion
 from handler.config import Settings
 from handler.manifest import ModelBundleError
 from handler.model import Model
 from handler.observability import logger
+from handler.repository import RepositoryConfig
 from handler.runtime import entry, runtime_class
-from handler.source import read_bundle
+from handler.source import Bundle, read_bundle, read_repository, source_digest
+from handler.trust import PinMismatch
 
 
-def load_model(settings: Settings) -> Model:
-    """The served model, loaded per `settings`; raises ModelBundleError after logging it."""
+def load_model(settings: Settings, bundle: Bundle | None = None) -> Model:
+    """One served model (the source's single bundle, or `bundle` of a repository), loaded per
+    `settings`; raises ModelBundleError after logging it."""
     where = settings.model_s3_uri or str(settings.model_dir)
+    if bundle is not None and bundle.sub:
+        where += f" {bundle.sub}"
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -33,7 +47,7 @@ def load_model(settings: Settings) -> Model:
 
     try:
         entry(settings.runtime)
-        manifest, data = read_bundle(settings)
+        manifest, data = read_bundle(settings, bundle)
         lap("read_verify")
         # TensorFlow's import takes ~2 s: only once the bundle is known to be good.
         load = runtime_class(settings.runtime)
@@ -49,6 +63,82 @@ def load_model(settings: Settings) -> Model:
         "model loaded",
         extra={"model": manifest.name, "version": manifest.version, "runtime": runtime.name,
                "source": where,
-               "pinned": settings.model_sha256 is not None, **timings},
+               "pinned": (bundle.pin if bundle else settings.model_sha256) is not None,
+               **timings},
     )
     return Model(runtime, settings.limits)
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """Everything the source serves: a single bundle, or a repository's served versions."""
+    try:
+        config = read_repository(settings)
+    except ModelBundleError as exc:
+        logger.error(f"cold start failed, no model to serve: {exc}")
+        raise
+    digest = source_digest(settings, config is not None)
+    if config is None:
+        return Catalog.single(load_model(settings), digest)
+    return _load_repository(settings, config, digest)
+
+
+def _load_repository(settings: Settings, config: RepositoryConfig, digest: str) -> Catalog:
+    start, slowest = time.perf_counter(), 0.0
+    planned = [(e, n) for e in config.model_config_list for n in e.served]
+    models: dict[str, ServedModel] = {}
+    for index, (model_entry, number) in enumerate(planned):
+        spent = time.perf_counter() - start
+        if spent + slowest > settings.init_budget_s:
+            left = ", ".join(f"{e.name} {n}" for e, n in planned[index:])
+            message = (
+                f"cold start stopped: {left} would not load within MODEL_INIT_BUDGET_S="
+                f"{settings.init_budget_s:g} s ({spent:.1f} s spent, the slowest load took "
+                f"{slowest:.1f} s; Lambda ends INIT at 10 s): serve fewer versions, or raise the "
+                "budget if INIT has the room"
+            )
+            logger.error(message)
+            raise ModelBundleError(message)
+        loaded = time.perf_counter()
+        version = _load_version(settings, config, model_entry.name, number)
+        slowest = max(slowest, time.perf_counter() - loaded)
+        served = models.setdefault(
+            model_entry.name, ServedModel(model_entry.name, {}, dict(model_entry.version_labels))
+        )
+        served.versions[number] = version
+    names = list(models)
+    default = config.default_model or (names[0] if len(names) == 1 else None)
+    catalog = Catalog(models, default, digest, repository=True)
+    logger.info("repository loaded", extra={
+        "digest": digest, "models": {n: sorted(m.versions) for n, m in models.items()},
+        "unavailable": [f"{n} {v.number}" for n, m in models.items()
+                        for v in m.versions.values() if v.model is None],
+        "load_ms": round((time.perf_counter() - start) * 1e3, 1),
+    })
+    return catalog
+
+
+def _load_version(
+    settings: Settings, config: RepositoryConfig, name: str, number: int
+) -> ServedVersion:
+    """One version of a repository's model: its bundle, pinned by models.json, whose manifest
+    must carry the folder's model name; unavailable instead of failing only where the file says
+    so, and never for a pin mismatch."""
+    pin = config.entry(name).versions[str(number)]
+    bundle = Bundle(f"{name}/{number}", pin, f"{name} {number} in models.json")
+    try:
+        model = load_model(settings, bundle)
+        if model.name != name:
+            raise ModelBundleError(
+                f"{bundle.sub}/model.json names model {model.name!r}, not its folder's {name!r}"
+            )
+    except ModelBundleError as exc:
+        if isinstance(exc, PinMismatch) or config.on_load_error == "fail":
+            logger.error(f"cold start failed: {name} version {number}: {exc}")
+            raise
+        logger.warning(f"{name} version {number} is unavailable: {exc}")
+        return ServedVersion(number, str(number), None, str(exc))
+    return ServedVersion(number, str(number), model)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

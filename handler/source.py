@@ -1,8 +1,10 @@
-"""The model bundle, read once at cold start from the local MODEL_DIR or from S3 (MODEL_S3_URI,
-cached in /tmp), and checked once, in this order, before any runtime is imported:
+"""The model source, read once at cold start from the local MODEL_DIR or from S3 (MODEL_S3_URI,
+cached in /tmp): a single bundle, or a repository of bundles (handler/repository.py). Each
+bundle is checked once, in this order, before any runtime is imported:
 
-1. model.json against the MODEL_SHA256 pin (handler/trust.py). From S3 it is the first download,
-   so a bundle this deployment did not name costs one small file.
+1. model.json against its pin: MODEL_SHA256 for a single bundle, the sha256 that models.json
+   records for a repository's version (models.json itself against MODEL_SHA256 first). From S3
+   it is the first download, so a bundle this deployment did not name costs one small file.
 2. The manifest: it parses and validates, and names the file the runtime runs (model.pb for
    TensorFlow, model.tflite for LiteRT). From S3 that name must be a plain file name, since it
    becomes a path under /tmp.
@@ -10,40 +12,65 @@ cached in /tmp), and checked once, in this order, before any runtime is imported
    lacks a copy that passes this check (an INIT retried in the same sandbox).
 4. For a TensorFlow graph, its ops (handler/trust.py).
 
-The pin names model.json and model.json names the model file's sha256: so one pin covers labels,
-preprocessing and model alike.
+The pin names model.json (or models.json, which names each model.json) and model.json names the
+model file's sha256: so one pin covers labels, preprocessing and model alike.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from handler import trust
 from handler.config import Settings
 from handler.manifest import (
-    MANIFEST_NAME, Artifact, Manifest, ModelBundleError, load_manifest, read_verified,
+    MANIFEST_NAME, Manifest, ModelBundleError, load_manifest, read_verified,
 )
+from handler.repository import REPOSITORY_NAME, RepositoryConfig, layout, parse_repository
 from handler.runtime import artifact_for, check_model
 
 
-def read_bundle(settings: Settings) -> tuple[Manifest, bytes]:
-    """The manifest and the checked bytes of the model file `settings.runtime` runs."""
+@dataclass(frozen=True)
+class Bundle:
+    """One bundle's place in the source: `sub` ('' for the source itself, else
+    '<name>/<version>') and the sha256 its model.json must have (None: unpinned)."""
+
+    sub: str = ""
+    pin: str | None = None
+    named_by: str = "MODEL_SHA256"
+
+
+def read_repository(settings: Settings) -> RepositoryConfig | None:
+    """The source's models.json (checked against MODEL_SHA256), or None for a single bundle."""
     if settings.model_s3_uri:
-        manifest, data = download_from_s3(settings.model_s3_uri, settings)
+        return _s3(settings).repository()
+    if layout(settings.model_dir) == "bundle":
+        return None
+    trust.check_pin(settings.model_dir, settings.model_sha256, REPOSITORY_NAME)
+    path = settings.model_dir / REPOSITORY_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelBundleError(f"cannot read {path}: {exc}") from None
+    return parse_repository(text, str(path))
+
+
+def read_bundle(settings: Settings, bundle: Bundle | None = None) -> tuple[Manifest, bytes]:
+    """The manifest and the checked bytes of the model file `settings.runtime` runs, of the
+    source's single bundle (default) or of one version of a repository."""
+    bundle = bundle or Bundle(pin=settings.model_sha256)
+    if settings.model_s3_uri:
+        manifest, data = _s3(settings).bundle(bundle)
     else:
-        manifest, artifact = _checked_manifest(settings.model_dir, settings)
-        data = read_verified(settings.model_dir, artifact)
+        folder = settings.model_dir / bundle.sub
+        trust.check_pin(folder, bundle.pin, MANIFEST_NAME, bundle.named_by)
+        manifest = load_manifest(folder)
+        data = read_verified(folder, artifact_for(settings.runtime, manifest))
     check_model(settings.runtime, data, manifest, settings.extra_allowed_ops)
     return manifest, data
-
-
-def _checked_manifest(model_dir: Path, settings: Settings) -> tuple[Manifest, Artifact]:
-    """`model_dir`'s manifest once model.json matches the pin, and its entry for the runtime's
-    model file."""
-    trust.check_pin(model_dir, settings.model_sha256)
-    manifest = load_manifest(model_dir)
-    return manifest, artifact_for(settings.runtime, manifest)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -54,31 +81,75 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def download_from_s3(uri: str, settings: Settings) -> tuple[Manifest, bytes]:
-    """Fetch model.json and the runtime's model file from `uri` into MODEL_CACHE_DIR, checking
-    each as it comes (steps 1-3 above); return the manifest and the model file's verified bytes."""
-    import boto3  # only this configuration pays for boto3's import (0.3-0.8 s)
-    from botocore.exceptions import BotoCoreError, ClientError
+@cache
+def _s3(settings: Settings) -> _S3:
+    """One client per configuration: the layout check and the bundle share their downloads."""
+    return _S3(settings)
 
-    bucket, prefix = parse_s3_uri(uri)
-    cache_dir = settings.model_cache_dir
-    s3 = boto3.client("s3")
-    cache_dir.mkdir(parents=True, exist_ok=True)
 
-    def fetch(name: str) -> None:
-        key = f"{prefix}/{name}" if prefix else name
+class _S3:
+    """Downloads from MODEL_S3_URI into MODEL_CACHE_DIR, each file checked as it comes (steps
+    1-3 above), each downloaded once. boto3 is imported only here: only this configuration pays
+    for it (0.3-0.8 s)."""
+
+    def __init__(self, settings: Settings) -> None:
+        import boto3
+
+        self.settings = settings
+        self.bucket, self.prefix = parse_s3_uri(settings.model_s3_uri or "")
+        self.s3: Any = boto3.client("s3")
+        self.fetched: set[tuple[str, str]] = set()
+
+    def fetch(self, sub: str, name: str, missing_ok: bool = False) -> bool:
+        """Download `sub/name` into the cache, once; False if absent (and `missing_ok`)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if (sub, name) in self.fetched:
+            return True
+
+        key = "/".join(part for part in (self.prefix, sub, name) if part)
+        target = self.settings.model_cache_dir / sub / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            s3.download_file(bucket, key, str(cache_dir / name))
-        except (BotoCoreError, ClientError) as exc:
-            raise ModelBundleError(f"cannot download s3://{bucket}/{key}: {exc}") from None
+            self.s3.download_file(self.bucket, key, str(target))
+        except ClientError as exc:
+            # Without s3:ListBucket (the function has none), S3 answers a missing key with 403.
+            absent = exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403")
+            if missing_ok and absent:
+                return False
+            raise ModelBundleError(f"cannot download s3://{self.bucket}/{key}: {exc}") from None
+        except BotoCoreError as exc:
+            raise ModelBundleError(f"cannot download s3://{self.bucket}/{key}: {exc}") from None
+        self.fetched.add((sub, name))
+        return True
 
-    fetch(MANIFEST_NAME)
-    manifest, artifact = _checked_manifest(cache_dir, settings)
-    if Path(artifact.path).name != artifact.path:
-        # The name becomes a path under /tmp: an unpinned manifest must not write elsewhere.
-        raise ModelBundleError(f"the manifest's model path {artifact.path!r} is not a file name")
-    try:  # a copy left by an INIT retried in this sandbox, if it passes
-        return manifest, read_verified(cache_dir, artifact)
-    except ModelBundleError:  # none, or not the manifest's: fetch it
-        fetch(artifact.path)
-    return manifest, read_verified(cache_dir, artifact)
+    def repository(self) -> RepositoryConfig | None:
+        """models.json, if the prefix holds no model.json (a single bundle) but that."""
+        if self.fetch("", MANIFEST_NAME, missing_ok=True):
+            return None
+        if not self.fetch("", REPOSITORY_NAME, missing_ok=True):
+            raise ModelBundleError(
+                f"neither {MANIFEST_NAME} nor {REPOSITORY_NAME} at s3://{self.bucket}/"
+                f"{self.prefix} (or the function may not read them)"
+            )
+        cache = self.settings.model_cache_dir
+        trust.check_pin(cache, self.settings.model_sha256, REPOSITORY_NAME)
+        return parse_repository((cache / REPOSITORY_NAME).read_bytes(), f"s3://{self.bucket}")
+
+    def bundle(self, bundle: Bundle) -> tuple[Manifest, bytes]:
+        folder = self.settings.model_cache_dir / bundle.sub
+        self.fetch(bundle.sub, MANIFEST_NAME)
+        trust.check_pin(folder, bundle.pin, MANIFEST_NAME, bundle.named_by)
+        manifest = load_manifest(folder)
+        artifact = artifact_for(self.settings.runtime, manifest)
+        if Path(artifact.path).name != artifact.path:
+            # The name becomes a path under /tmp: an unpinned manifest must not write elsewhere.
+            raise ModelBundleError(
+                f"the manifest's model path {artifact.path!r} is not a file name"
+            )
+        try:  # a copy left by an INIT retried in this sandbox, if it passes
+            return manifest, read_verified(folder, artifact)
+        except ModelBundleError:  # none, or not the manifest's: fetch it
+            self.fetched.discard((bundle.sub, artifact.path))
+            self.fetch(bundle.sub, artifact.path)
+        return manifest, read_verified(folder, artifact)

@@ -113,6 +113,10 @@ def _graph_ops_message() -> Any:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+class PinMismatch(ModelBundleError):
+    """A file is not the one its pin names: never served, whatever else may be."""
+
+
 @dataclass(frozen=True)
 class GraphOps:
     """The op types a serialized GraphDef uses."""
@@ -142,24 +146,29 @@ def graph_ops(graph: bytes) -> GraphOps:
     )
 
 
-def check_pin(model_dir: Path, pin: str | None) -> None:
-    """With MODEL_SHA256 set, `model_dir`/model.json's sha256 must equal it.
+def check_pin(
+    model_dir: Path, pin: str | None, name: str = MANIFEST_NAME,
+    named_by: str = "MODEL_SHA256",
+) -> None:
+    """With a pin, `model_dir`/`name`'s sha256 must equal it: MODEL_SHA256 for the source's own
+    file (model.json, or a repository's models.json), or models.json's record of a version's
+    model.json.
 
-    Run before the manifest is trusted for anything (for S3, before the graph is downloaded).
-    A missing manifest is left to `load_manifest`, which says how to make one."""
+    Run before the file is trusted for anything (for S3, before the graph is downloaded). A
+    missing file is left to its reader, which says how to make one."""
     if pin is None:
         return
     if not _SHA256.fullmatch(pin):
-        raise ModelBundleError(f"MODEL_SHA256={pin!r} is not a sha256 (64 hex digits)")
-    path = model_dir / MANIFEST_NAME
+        raise ModelBundleError(f"{named_by}={pin!r} is not a sha256 (64 hex digits)")
+    path = model_dir / name
     if not path.is_file():
         return
     digest = sha256_file(path)
     if digest != pin:
-        raise ModelBundleError(
-            f"{MANIFEST_NAME} sha256 {digest} is not the pinned MODEL_SHA256 {pin}: refusing a "
-            f"model this deployment did not name ({path}; the pin is the sha256 of the build's "
-            f"{MANIFEST_NAME}, which names the graph's)"
+        raise PinMismatch(
+            f"{name} sha256 {digest} is not the pinned {named_by} {pin}: refusing a model this "
+            f"deployment did not name ({path}; the pin is the sha256 of the build's {name}, "
+            "which names the graph's)"
         )
 
 
