@@ -20,7 +20,9 @@ from benchmarks.common import (
 
 
 def measure(sizes: list[int], repeats: int, warmup: int = 2) -> dict[str, Any]:
-    from handler.app import handler, model
+    from handler.app import catalog, handler
+
+    model = catalog.only_model()
 
     photos = [photo_bytes("dog"), photo_bytes("kitten")]
     rows = {}

@@ -17,7 +17,9 @@ from infra.lambda_runtime import peak_rss_kb
 
 
 def measure(invocations: int, samples: int = 10) -> dict[str, Any]:
-    from handler.app import handler, model
+    from handler.app import catalog, handler
+
+    model = catalog.only_model()
 
     event = jpeg_event(photo_bytes())
     check_prediction(handler(event, lambda_context()), PHOTO_LABEL)

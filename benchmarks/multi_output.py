@@ -64,7 +64,9 @@ def _check(response: dict[str, Any], outputs: int) -> None:
 
 
 def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
-    from handler.app import handler, model
+    from handler.app import catalog, handler
+
+    model = catalog.only_model()
 
     (spec,) = model.manifest.inputs
     names = [output.name for output in model.manifest.outputs]

@@ -52,7 +52,9 @@ def bare_predictor(model: Any) -> Any:
 
 
 def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
-    from handler.app import handler, model
+    from handler.app import catalog, handler
+
+    model = catalog.only_model()
 
     image = photo_bytes()
     events = {"handler": jpeg_event(image), "handler_multipart": multipart_event([image])}

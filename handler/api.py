@@ -1,7 +1,8 @@
-"""The FastAPI app: protocol routers over one served model, one error shape, the upload page.
+"""The FastAPI app: protocol routers over the served catalog, one error shape, the upload page.
 
-`create_app(model)` builds an app around an already-loaded model, so tests (and a future second
-runtime) can serve several models in one process; `handler.app` makes the Lambda one.
+`create_app(served)` builds an app around an already-loaded model or catalog (handler/catalog.py:
+several models and versions), so tests can serve several apps in one process; `handler.app`
+makes the Lambda one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler import __version__, http_errors
 from handler.http_errors import error_response
-from handler.manifest import Manifest
+from handler.catalog import Catalog
 from handler.model import Model
 from handler.protocols import native, tfserving, v2
 
@@ -36,8 +37,13 @@ def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
             json_schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(json_schema.pop("$defs", {}))
             components[body.__name__] = json_schema
-        for protocol in PROTOCOLS:
-            protocol.openapi(schema, app.state.model)
+        catalog: Catalog = app.state.catalog
+        for protocol in (tfserving, v2):
+            protocol.pin_paths(schema, catalog)
+        only = catalog.only_model()
+        if only is not None:  # one model: the bodies say its signature (several: any)
+            for protocol in PROTOCOLS:
+                protocol.openapi(schema, only)
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -121,7 +127,11 @@ def _is_text(start: Message) -> bool:
     return any(text in kind for text in DEFAULT_TEXT_MIME_TYPES)
 
 
-def _purpose(manifest: Manifest) -> str:
+def _purpose(catalog: Catalog) -> str:
+    only = catalog.only_model()
+    if only is None:
+        return f"Serves the models {', '.join(catalog.models)}."
+    manifest = only.manifest
     if manifest.task is not None:
         return f"Classifies into {', '.join(manifest.task.labels)}."
     inputs = ", ".join(spec.name for spec in manifest.inputs)
@@ -129,23 +139,26 @@ def _purpose(manifest: Manifest) -> str:
     return f"Computes {outputs} from {inputs}."
 
 
-def create_app(model: Model) -> FastAPI:
-    """An app serving `model` through every protocol."""
+def create_app(served: Model | Catalog) -> FastAPI:
+    """An app serving `served` (one model, or a catalog of models and versions) through every
+    protocol."""
+    catalog = served if isinstance(served, Catalog) else Catalog.single(served)
+    title = catalog.default or "models"
     app = FastAPI(
-        title=f"{model.name} on AWS Lambda",
+        title=f"{title} on AWS Lambda",
         version=__version__,
         description=(
-            f"{_purpose(model.manifest)} Native API, TensorFlow Serving REST API and the Open "
+            f"{_purpose(catalog)} Native API, TensorFlow Serving REST API and the Open "
             'Inference Protocol (v2). Errors: `{"error": message, "code": slug, "status": '
             "http_status}`."
         ),
     )
-    app.state.model = model
+    app.state.catalog = catalog
     http_errors.install(app)
     for protocol in PROTOCOLS:
         app.include_router(protocol.router)
     app.mount("/static", StaticFiles(directory=native.STATIC_DIR), name="static")
-    app.add_middleware(ResponseLimit, limit=model.limits.max_response_bytes)
+    app.add_middleware(ResponseLimit, limit=catalog.limits.max_response_bytes)
     app.add_middleware(HeadAsGet)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from handler.config import Limits
 from handler.errors import NotFound, Unavailable
 from handler.model import Model
 
@@ -77,6 +78,7 @@ class Catalog:
     models: dict[str, ServedModel]
     default: str | None
     digest: str
+    limits: Limits  #: the request limits (MAX_RESPONSE_BYTES and such: one for the function)
     repository: bool = False
 
     @classmethod
@@ -84,7 +86,12 @@ class Catalog:
         """One bundle, named as it always was."""
         version = ServedVersion(1, model.version, model)
         served = ServedModel(model.name, {1: version}, {"stable": 1, "latest": 1})
-        return cls({model.name: served}, model.name, digest or model.version)
+        return cls({model.name: served}, model.name, digest or model.version, model.limits)
+
+    def only_model(self) -> Model | None:
+        """The model, when this catalog serves exactly one, loaded."""
+        versions = [v for served in self.models.values() for v in served.versions.values()]
+        return versions[0].model if len(versions) == 1 else None
 
     def model(self, name: str) -> ServedModel:
         if name not in self.models:

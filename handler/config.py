@@ -19,6 +19,12 @@ Which runtime runs it (handler/runtime/)
                        LiteRT interpreter over model.tflite (freeze --tflite), which needs no
                        TensorFlow (the zip function). Anything else fails the cold start.
 
+A repository (handler/repository.py)
+    MODEL_INIT_BUDGET_S  seconds every served version's load may take at INIT together (default
+                       8: Lambda ends INIT at 10 s, and the handler's imports come first); checked
+                       before each load, so a repository that does not fit stops the cold start
+                       with a line naming what did not load.
+
 Which model is trusted (handler/trust.py; a refusal fails the cold start with one ERROR line)
     MODEL_SHA256       the expected sha256 of model.json (64 hex digits; default: unset), which
                        records model.pb's sha256: one pin covers labels, preprocessing and graph.
@@ -140,6 +146,8 @@ class Settings:
     model_sha256: str | None = None
     extra_allowed_ops: frozenset[str] = frozenset()
     runtime: str = "tensorflow"
+    #: seconds a repository's loads may take at INIT (MODEL_INIT_BUDGET_S; Lambda's INIT is 10 s)
+    init_budget_s: float = 8.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -151,4 +159,5 @@ class Settings:
             model_sha256=(env.get("MODEL_SHA256") or "").strip().lower() or None,
             extra_allowed_ops=frozenset(re.findall(r"[^\s,]+", env.get("EXTRA_ALLOWED_OPS", ""))),
             runtime=(env.get("MODEL_RUNTIME") or "tensorflow").strip().lower(),
+            init_budget_s=float(env.get("MODEL_INIT_BUDGET_S") or 8.0),
         )

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handler.errors import (
-    BadRequest, NotFound, ServingError, TooLarge, Unprocessable, UnsupportedMediaType,
+    BadRequest, NotFound, ServingError, TooLarge, Unavailable, Unprocessable,
+    UnsupportedMediaType,
 )
 from handler.observability import log_exception, logger
 
@@ -33,6 +34,7 @@ class ErrorBody(BaseModel):
 #: the status of each kind of domain error
 STATUS: dict[type[ServingError], int] = {
     BadRequest: 400, NotFound: 404, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422,
+    Unavailable: 503,
 }
 
 

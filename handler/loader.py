@@ -16,7 +16,6 @@ did not fit. With `on_load_error: serve_others` a bad bundle is listed as unavai
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from handler.catalog import Catalog, ServedModel, ServedVersion
@@ -26,13 +25,16 @@ from handler.model import Model
 from handler.observability import logger
 from handler.repository import RepositoryConfig
 from handler.runtime import entry, runtime_class
-from handler.source import Bundle, read_bundle, read_repository, source_digest
+from handler.source import Bundle, Source, open_source, read_bundle
 from handler.trust import PinMismatch
 
 
-def load_model(settings: Settings, bundle: Bundle | None = None) -> Model:
-    """One served model (the source's single bundle, or `bundle` of a repository), loaded per
-    `settings`; raises ModelBundleError after logging it."""
+def load_model(
+    settings: Settings, bundle: Bundle | None = None, source: Source | None = None
+) -> Model:
+    """One served model (the source's single bundle, or `bundle` of a repository, read from
+    `source`: default, a new one), loaded per `settings`; raises ModelBundleError after logging
+    it."""
     where = settings.model_s3_uri or str(settings.model_dir)
     if bundle is not None and bundle.sub:
         where += f" {bundle.sub}"
@@ -47,7 +49,7 @@ def load_model(settings: Settings, bundle: Bundle | None = None) -> Model:
 
     try:
         entry(settings.runtime)
-        manifest, data = read_bundle(settings, bundle)
+        manifest, data = read_bundle(settings, bundle, source)
         lap("read_verify")
         # TensorFlow's import takes ~2 s: only once the bundle is known to be good.
         load = runtime_class(settings.runtime)
@@ -72,17 +74,19 @@ def load_model(settings: Settings, bundle: Bundle | None = None) -> Model:
 def load_catalog(settings: Settings) -> Catalog:
     """Everything the source serves: a single bundle, or a repository's served versions."""
     try:
-        config = read_repository(settings)
+        source = open_source(settings)
+        config = source.repository()
     except ModelBundleError as exc:
         logger.error(f"cold start failed, no model to serve: {exc}")
         raise
-    digest = source_digest(settings, config is not None)
     if config is None:
-        return Catalog.single(load_model(settings), digest)
-    return _load_repository(settings, config, digest)
+        model = load_model(settings, source=source)
+        return Catalog.single(model, source.digest(repository=False))
+    return _load_repository(settings, source, config)
 
 
-def _load_repository(settings: Settings, config: RepositoryConfig, digest: str) -> Catalog:
+def _load_repository(settings: Settings, source: Source, config: RepositoryConfig) -> Catalog:
+    digest = source.digest(repository=True)
     start, slowest = time.perf_counter(), 0.0
     planned = [(e, n) for e in config.model_config_list for n in e.served]
     models: dict[str, ServedModel] = {}
@@ -99,7 +103,7 @@ def _load_repository(settings: Settings, config: RepositoryConfig, digest: str) 
             logger.error(message)
             raise ModelBundleError(message)
         loaded = time.perf_counter()
-        version = _load_version(settings, config, model_entry.name, number)
+        version = _load_version(settings, source, config, model_entry.name, number)
         slowest = max(slowest, time.perf_counter() - loaded)
         served = models.setdefault(
             model_entry.name, ServedModel(model_entry.name, {}, dict(model_entry.version_labels))
@@ -107,7 +111,7 @@ def _load_repository(settings: Settings, config: RepositoryConfig, digest: str) 
         served.versions[number] = version
     names = list(models)
     default = config.default_model or (names[0] if len(names) == 1 else None)
-    catalog = Catalog(models, default, digest, repository=True)
+    catalog = Catalog(models, default, digest, settings.limits, repository=True)
     logger.info("repository loaded", extra={
         "digest": digest, "models": {n: sorted(m.versions) for n, m in models.items()},
         "unavailable": [f"{n} {v.number}" for n, m in models.items()
@@ -118,7 +122,7 @@ def _load_repository(settings: Settings, config: RepositoryConfig, digest: str) 
 
 
 def _load_version(
-    settings: Settings, config: RepositoryConfig, name: str, number: int
+    settings: Settings, source: Source, config: RepositoryConfig, name: str, number: int
 ) -> ServedVersion:
     """One version of a repository's model: its bundle, pinned by models.json, whose manifest
     must carry the folder's model name; unavailable instead of failing only where the file says
@@ -126,7 +130,7 @@ def _load_version(
     pin = config.entry(name).versions[str(number)]
     bundle = Bundle(f"{name}/{number}", pin, f"{name} {number} in models.json")
     try:
-        model = load_model(settings, bundle)
+        model = load_model(settings, bundle, source)
         if model.name != name:
             raise ModelBundleError(
                 f"{bundle.sub}/model.json names model {model.name!r}, not its folder's {name!r}"
@@ -139,6 +143,3 @@ def _load_version(
         return ServedVersion(number, str(number), None, str(exc))
     return ServedVersion(number, str(number), model)
 
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -19,15 +19,14 @@ model file's sha256: so one pin covers labels, preprocessing and model alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from handler import trust
 from handler.config import Settings
 from handler.manifest import (
-    MANIFEST_NAME, Manifest, ModelBundleError, load_manifest, read_verified,
+    MANIFEST_NAME, Manifest, ModelBundleError, load_manifest, read_verified, sha256_file,
 )
 from handler.repository import REPOSITORY_NAME, RepositoryConfig, layout, parse_repository
 from handler.runtime import artifact_for, check_model
@@ -43,34 +42,72 @@ class Bundle:
     named_by: str = "MODEL_SHA256"
 
 
-def read_repository(settings: Settings) -> RepositoryConfig | None:
-    """The source's models.json (checked against MODEL_SHA256), or None for a single bundle."""
-    if settings.model_s3_uri:
-        return _s3(settings).repository()
-    if layout(settings.model_dir) == "bundle":
-        return None
-    trust.check_pin(settings.model_dir, settings.model_sha256, REPOSITORY_NAME)
-    path = settings.model_dir / REPOSITORY_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelBundleError(f"cannot read {path}: {exc}") from None
-    return parse_repository(text, str(path))
+class Source(Protocol):
+    """Where the bundles are: MODEL_DIR, or MODEL_S3_URI cached in MODEL_CACHE_DIR. One per
+    cold start (an S3 source downloads each file once)."""
+
+    def repository(self) -> RepositoryConfig | None:
+        """The source's models.json (checked against MODEL_SHA256), or None for a single
+        bundle."""
+        ...
+
+    def manifest(self, bundle: Bundle) -> tuple[Manifest, Path]:
+        """A bundle's checked manifest and the folder its files are read from."""
+        ...
+
+    def model_file(self, bundle: Bundle, manifest: Manifest) -> bytes:
+        """The verified bytes of the file the runtime runs."""
+        ...
+
+    def digest(self, repository: bool) -> str:
+        """The sha256 of the source's own file (model.json or models.json), as read: what tells
+        containers apart in /health and the logs."""
+        ...
 
 
-def read_bundle(settings: Settings, bundle: Bundle | None = None) -> tuple[Manifest, bytes]:
+def open_source(settings: Settings) -> Source:
+    return _S3(settings) if settings.model_s3_uri else _Local(settings)
+
+
+def read_bundle(
+    settings: Settings, bundle: Bundle | None = None, source: Source | None = None
+) -> tuple[Manifest, bytes]:
     """The manifest and the checked bytes of the model file `settings.runtime` runs, of the
     source's single bundle (default) or of one version of a repository."""
     bundle = bundle or Bundle(pin=settings.model_sha256)
-    if settings.model_s3_uri:
-        manifest, data = _s3(settings).bundle(bundle)
-    else:
-        folder = settings.model_dir / bundle.sub
-        trust.check_pin(folder, bundle.pin, MANIFEST_NAME, bundle.named_by)
-        manifest = load_manifest(folder)
-        data = read_verified(folder, artifact_for(settings.runtime, manifest))
+    source = source or open_source(settings)
+    manifest, _ = source.manifest(bundle)
+    data = source.model_file(bundle, manifest)
     check_model(settings.runtime, data, manifest, settings.extra_allowed_ops)
     return manifest, data
+
+
+class _Local:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.model_dir
+
+    def repository(self) -> RepositoryConfig | None:
+        if layout(self.root) == "bundle":
+            return None
+        trust.check_pin(self.root, self.settings.model_sha256, REPOSITORY_NAME)
+        path = self.root / REPOSITORY_NAME
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ModelBundleError(f"cannot read {path}: {exc}") from None
+        return parse_repository(text, str(path))
+
+    def manifest(self, bundle: Bundle) -> tuple[Manifest, Path]:
+        folder = self.root / bundle.sub
+        trust.check_pin(folder, bundle.pin, MANIFEST_NAME, bundle.named_by)
+        return load_manifest(folder), folder
+
+    def model_file(self, bundle: Bundle, manifest: Manifest) -> bytes:
+        return read_verified(self.root / bundle.sub, artifact_for(self.settings.runtime, manifest))
+
+    def digest(self, repository: bool) -> str:
+        return sha256_file(self.root / (REPOSITORY_NAME if repository else MANIFEST_NAME))
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -81,21 +118,16 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-@cache
-def _s3(settings: Settings) -> _S3:
-    """One client per configuration: the layout check and the bundle share their downloads."""
-    return _S3(settings)
-
-
 class _S3:
     """Downloads from MODEL_S3_URI into MODEL_CACHE_DIR, each file checked as it comes (steps
-    1-3 above), each downloaded once. boto3 is imported only here: only this configuration pays
-    for it (0.3-0.8 s)."""
+    1-3 above), each downloaded once per cold start. boto3 is imported only here: only this
+    configuration pays for it (0.3-0.8 s)."""
 
     def __init__(self, settings: Settings) -> None:
         import boto3
 
         self.settings = settings
+        self.cache = settings.model_cache_dir
         self.bucket, self.prefix = parse_s3_uri(settings.model_s3_uri or "")
         self.s3: Any = boto3.client("s3")
         self.fetched: set[tuple[str, str]] = set()
@@ -106,9 +138,8 @@ class _S3:
 
         if (sub, name) in self.fetched:
             return True
-
         key = "/".join(part for part in (self.prefix, sub, name) if part)
-        target = self.settings.model_cache_dir / sub / name
+        target = self.cache / sub / name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.s3.download_file(self.bucket, key, str(target))
@@ -132,15 +163,18 @@ class _S3:
                 f"neither {MANIFEST_NAME} nor {REPOSITORY_NAME} at s3://{self.bucket}/"
                 f"{self.prefix} (or the function may not read them)"
             )
-        cache = self.settings.model_cache_dir
-        trust.check_pin(cache, self.settings.model_sha256, REPOSITORY_NAME)
-        return parse_repository((cache / REPOSITORY_NAME).read_bytes(), f"s3://{self.bucket}")
+        trust.check_pin(self.cache, self.settings.model_sha256, REPOSITORY_NAME)
+        text = (self.cache / REPOSITORY_NAME).read_bytes()
+        return parse_repository(text, f"s3://{self.bucket}/{self.prefix}")
 
-    def bundle(self, bundle: Bundle) -> tuple[Manifest, bytes]:
-        folder = self.settings.model_cache_dir / bundle.sub
+    def manifest(self, bundle: Bundle) -> tuple[Manifest, Path]:
+        folder = self.cache / bundle.sub
         self.fetch(bundle.sub, MANIFEST_NAME)
         trust.check_pin(folder, bundle.pin, MANIFEST_NAME, bundle.named_by)
-        manifest = load_manifest(folder)
+        return load_manifest(folder), folder
+
+    def model_file(self, bundle: Bundle, manifest: Manifest) -> bytes:
+        folder = self.cache / bundle.sub
         artifact = artifact_for(self.settings.runtime, manifest)
         if Path(artifact.path).name != artifact.path:
             # The name becomes a path under /tmp: an unpinned manifest must not write elsewhere.
@@ -148,8 +182,10 @@ class _S3:
                 f"the manifest's model path {artifact.path!r} is not a file name"
             )
         try:  # a copy left by an INIT retried in this sandbox, if it passes
-            return manifest, read_verified(folder, artifact)
+            return read_verified(folder, artifact)
         except ModelBundleError:  # none, or not the manifest's: fetch it
-            self.fetched.discard((bundle.sub, artifact.path))
             self.fetch(bundle.sub, artifact.path)
-        return manifest, read_verified(folder, artifact)
+        return read_verified(folder, artifact)
+
+    def digest(self, repository: bool) -> str:
+        return sha256_file(self.cache / (REPOSITORY_NAME if repository else MANIFEST_NAME))

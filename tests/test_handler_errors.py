@@ -249,7 +249,7 @@ def test_unexpected_failure_is_logged_once(lambda_handler, photos, monkeypatch, 
     def boom(feeds, fetches):
         raise RuntimeError("simulated runtime failure")
 
-    monkeypatch.setattr(app.model.runtime, "run", boom)
+    monkeypatch.setattr(app.catalog.only_model().runtime, "run", boom)
     event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
     assert invoke(lambda_handler, event).status == 500
     errors = [r for r in map(json.loads, logs.getvalue().splitlines()) if r["level"] == "ERROR"]
@@ -275,7 +275,7 @@ def test_unexpected_failure_is_a_json_500(lambda_handler, photos, monkeypatch, c
     def boom(feeds, fetches):
         raise RuntimeError("simulated runtime failure")
 
-    monkeypatch.setattr(app.model.runtime, "run", boom)
+    monkeypatch.setattr(app.catalog.only_model().runtime, "run", boom)
     event = http_v2("POST", "/predict", photos["dog"].read_bytes(), JPEG)
     capsys.readouterr()
     body = assert_error(invoke(lambda_handler, event), 500, "internal_error")

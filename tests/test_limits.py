@@ -39,7 +39,7 @@ def serve(lambda_handler) -> Callable[[dict[str, str]], Callable[[dict], Respons
 
     def make(env: dict[str, str]) -> Callable[[dict], Response]:
         limits = Settings.from_env(env).limits
-        handler = make_handler(create_app(Model(app.model.runtime, limits)))
+        handler = make_handler(create_app(Model(app.catalog.only_model().runtime, limits)))
         return lambda event: invoke(handler, event)
 
     return make
@@ -146,8 +146,8 @@ def test_one_decoded_image_at_a_time(lambda_handler, photos, monkeypatch):
 
     monkeypatch.setattr(images, "to_input", spy)
     data = [photos[name].read_bytes() for name in ("kitten", "dog", "chelsea")]
-    codec = app.model.manifest.inputs[0].codec
-    images.decode_batch(data, codec, app.model.limits, np.dtype("float32"))
+    codec = app.catalog.only_model().manifest.inputs[0].codec
+    images.decode_batch(data, codec, app.catalog.only_model().limits, np.dtype("float32"))
     assert len(decoded) == 3
 
 

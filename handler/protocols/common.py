@@ -1,15 +1,17 @@
-"""What every protocol module shares: the served model, its name check, and body helpers."""
+"""What every protocol module shares: the served catalog, model and version lookup, and body
+helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.convertors import Convertor, register_url_convertor
 
-from handler.errors import NotFound, TooLarge
+from handler.catalog import Catalog, ServedModel, ServedVersion
+from handler.errors import TooLarge
 from handler.http_errors import ERROR_RESPONSES, invalid_request
 from handler.model import Model
 
@@ -19,51 +21,48 @@ MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the manifest's; a ':' ends
 # `async def` on purpose, here and on every route: FastAPI runs a plain `def` dependency or route
 # in a worker thread, and under Mangum (a new event loop task per invocation) that started a
 # thread per request; measured (benchmarks/warm_path.py) POST /predict p50 7.9 ms -> 4.8 ms.
-async def served_model(request: Request) -> Model:
-    """The model this app serves (set by `create_app`)."""
-    return request.app.state.model
+async def served_catalog(request: Request) -> Catalog:
+    """Everything this app serves (set by `create_app`)."""
+    return request.app.state.catalog
 
 
-async def named_model(name: str, model: Annotated[Model, Depends(served_model)]) -> Model:
-    """The served model if `name` is its name; 404 otherwise."""
-    if name != model.name:
-        raise NotFound(
-            "model_not_found", f"no model named {name!r}; this function serves {model.name!r}"
-        )
-    return model
+Served = Annotated[Catalog, Depends(served_catalog)]
 
 
-#: A route parameter `model: NamedModel` resolves the `{name}` path segment to the served model.
-NamedModel = Annotated[Model, Depends(named_model)]
+async def named(name: str, catalog: Served) -> ServedModel:
+    """The served model the `{name}` path segment names; 404 listing the names otherwise."""
+    return catalog.model(name)
+
+
+#: A route parameter `served: NamedServed` resolves `{name}` to that model (every version).
+NamedServed = Annotated[ServedModel, Depends(named)]
+
+
+def numbered(request: Request, served: ServedModel) -> ServedVersion:
+    """The version TF Serving's paths (and the native API's) name: `/versions/{n}`,
+    `/labels/{label}`, or neither: the highest served version."""
+    params = request.path_params
+    if "version" in params:
+        return served.version(params["version"])
+    if "label" in params:
+        return served.labelled(params["label"])
+    return served.latest
 
 
 def pinned_route[Endpoint: Callable[..., Any]](
-    router: APIRouter, method: str, path: str, pins: Mapping[str, Callable[..., Any]],
-    **kwargs: Any,
+    router: APIRouter, method: str, path: str, pins: Sequence[str], **kwargs: Any,
 ) -> Callable[[Endpoint], Endpoint]:
     """Register an endpoint at `path` and at each pinned form of it: a version (or label) path
-    segment after `{name:model}`, checked by that pin's dependency. One endpoint serves every
-    form, so they cannot drift apart."""
+    segment after `{name:model}`, which the endpoint's dependencies read. One endpoint serves
+    every form, so they cannot drift apart."""
     def register(endpoint: Endpoint) -> Endpoint:
-        forms = {"": [], **{pin: [Depends(check)] for pin, check in pins.items()}}
-        for pin, dependencies in forms.items():
+        for pin in ("", *pins):
             router.api_route(
                 path.replace("{name:model}", "{name:model}" + pin, 1), methods=[method],
-                responses=ERROR_RESPONSES, dependencies=dependencies, **kwargs,
+                responses=ERROR_RESPONSES, **kwargs,
             )(endpoint)
         return endpoint
     return register
-
-
-def check_version(model: Model, kind: str, asked: str, served: Sequence[str]) -> None:
-    """404 unless `asked` is one of the `served` versions (or version labels) of `model`: a
-    function serves one version, which each protocol names its own way."""
-    if asked not in served:
-        raise NotFound(
-            "model_version_not_found",
-            f"model {model.name!r} has no {kind} {asked!r}; it serves {kind} "
-            f"{' or '.join(map(repr, served))}",
-        )
 
 
 async def read_body(request: Request, model: Model) -> bytes:

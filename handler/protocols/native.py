@@ -14,33 +14,73 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.datastructures import UploadFile
 
+from handler.catalog import ServedVersion, ready
 from handler.classification import classify
 from handler.errors import BadRequest, Unprocessable, UnsupportedMediaType
 from handler.http_errors import ERROR_RESPONSES
 from handler.manifest import Classification, InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
+    NamedServed,
+    Served,
     exactly_one,
     media_type,
+    numbered,
     parse_json,
+    pinned_route,
     read_body,
     request_body,
     schema_ref,
-    served_model,
 )
 from handler.protocols.openapi import NULL, batch, named
 from handler.tensors import b64decode, input_from_json, outputs_json
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-ServedModel = Annotated[Model, Depends(served_model)]
+
+
+async def _default(catalog: Served) -> ServedVersion:
+    """The default model's highest version: what /predict and GET /model serve."""
+    return catalog.default_model().latest
+
+
+async def _named(request: Request, served: NamedServed) -> ServedVersion:
+    return numbered(request, served)
+
+
+DefaultVersion = Annotated[ServedVersion, Depends(_default)]
+NamedVersion = Annotated[ServedVersion, Depends(_named)]
+PINS = ("/versions/{version:int}", "/labels/{label:label}")
 
 router = APIRouter(tags=["native"])
 
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
-    model: str
-    version: str
+    model: str | None = Field(description="The default model (None: several, none default).")
+    version: str | None = Field(description="Its version's content hash.")
+    digest: str = Field(
+        description="sha256 of what the function serves (model.json, or models.json): tells "
+        "containers apart."
+    )
+
+
+class VersionState(BaseModel):
+    version: int
+    digest: str | None = Field(description="The manifest's content hash (None: unavailable).")
+    state: Literal["available", "unavailable"]
+    error: str | None = None
+
+
+class ServedInfo(BaseModel):
+    name: str
+    versions: list[VersionState]
+    labels: dict[str, int]
+    default: bool
+
+
+class ModelsResponse(BaseModel):
+    models: list[ServedInfo]
+    digest: str
 
 
 class Limits(BaseModel):
@@ -123,26 +163,66 @@ BODY_SCHEMAS = (PredictJsonRequest,)
 
 
 @router.get("/", include_in_schema=False)
-async def upload_page(model: ServedModel) -> FileResponse:
-    """The upload page for a model that takes images; else a page showing its signature and a
-    curl example."""
-    page = "index.html" if model.manifest.image_input is not None else "tensors.html"
-    return FileResponse(STATIC_DIR / page)
+async def upload_page(
+    catalog: Served, model: Annotated[str | None, Query(include_in_schema=False)] = None
+) -> FileResponse:
+    """The upload page of the default model (or `?model=`) when it takes images; else the page
+    showing its signature and a curl example. Both list every served model."""
+    served = catalog.model(model) if model is not None else None
+    version = served.latest if served else (
+        catalog.models[catalog.default].latest if catalog.default else None
+    )
+    takes_images = version is None or (
+        version.model is not None and version.model.manifest.image_input is not None
+    )
+    return FileResponse(STATIC_DIR / ("index.html" if takes_images else "tensors.html"))
 
 
 @router.get("/health")
-async def health(model: ServedModel) -> Health:
-    return Health(model=model.name, version=model.version)
+async def health(catalog: Served) -> Health:
+    default = catalog.models[catalog.default].latest if catalog.default else None
+    return Health(
+        model=catalog.default, version=default.digest if default else None,
+        digest=catalog.digest,
+    )
 
 
-@router.get("/model")
-async def model_info(model: ServedModel) -> ModelInfo:
+@router.get("/models")
+async def models(catalog: Served) -> ModelsResponse:
+    """Every served model, its versions (with their state) and labels."""
+    return ModelsResponse(digest=catalog.digest, models=[
+        ServedInfo(
+            name=name, labels=served.labels, default=name == catalog.default,
+            versions=[
+                VersionState(version=v.number, digest=v.digest, error=v.error,
+                             state="available" if v.model else "unavailable")
+                for v in served.versions.values()
+            ],
+        )
+        for name, served in catalog.models.items()
+    ])
+
+
+def _info(version: ServedVersion) -> ModelInfo:
+    model = ready(version)
     m = model.manifest
     return ModelInfo(
         name=m.name, version=m.version, signature_name=m.signature_name, inputs=m.inputs,
         outputs=m.outputs, task=m.task, tensorflow_version=m.tensorflow_version,
         runtime=model.runtime.name, limits=Limits(**asdict(model.limits)),
     )
+
+
+@router.get("/model", responses=ERROR_RESPONSES)
+async def model_info(version: DefaultVersion) -> ModelInfo:
+    """The default model: what a client needs to know to call it."""
+    return _info(version)
+
+
+@pinned_route(router, "GET", "/models/{name:model}", PINS)
+async def named_model_info(version: NamedVersion) -> ModelInfo:
+    """A served model (its highest version, or the one the path names)."""
+    return _info(version)
 
 
 _IMAGE_FORMS = (
@@ -222,26 +302,20 @@ def _predictions(task: Classification, scores: np.ndarray, k: int | None) -> lis
     ]
 
 
-@router.post(
-    "/predict",
-    responses=ERROR_RESPONSES,
-    response_model_exclude_none=True,
-    openapi_extra=request_body({
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"], "properties": {"file": {
-                "type": "array", "minItems": 1,
-                "items": {"type": "string", "format": "binary", "minLength": 1},
-            }},
+_PREDICT_BODY = request_body({
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {
+            "type": "array", "minItems": 1,
+            "items": {"type": "string", "format": "binary", "minLength": 1},
         }},
-        "image/*": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
-        "application/json": schema_ref(PredictJsonRequest),
-    }),
-)
-async def predict(
-    request: Request,
-    model: ServedModel,
-    k: Annotated[int | None, Query(ge=1, description="Labels in top_k (default: all).")] = None,
-) -> PredictResponse:
+    }},
+    "image/*": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+    "application/json": schema_ref(PredictJsonRequest),
+})
+K = Annotated[int | None, Query(ge=1, description="Labels in top_k (default: all).")]
+
+
+async def _predict(request: Request, version: ServedVersion, k: int | None) -> PredictResponse:
     """Run the model on one or more images (multipart `file` parts, a raw `image/*` body, or
     base64 JSON `images`), or on its inputs by name (JSON `inputs`).
 
@@ -249,6 +323,7 @@ async def predict(
     or any model asked with `inputs`, answers `outputs` (with a classifier's `predictions`
     beside them). Any image format Pillow reads is accepted, whatever the `image/*` subtype
     says: the format is read from the bytes."""
+    model = ready(version)
     inputs, as_images = await _request(request, model)
     task = model.manifest.task
     outputs = model.infer(inputs)
@@ -258,6 +333,19 @@ async def predict(
     if task is None or not as_images:
         answer.outputs = outputs_json(outputs)
     return answer
+
+
+@router.post("/predict", responses=ERROR_RESPONSES, response_model_exclude_none=True,
+             openapi_extra=_PREDICT_BODY, description=_predict.__doc__)
+async def predict(request: Request, version: DefaultVersion, k: K = None) -> PredictResponse:
+    return await _predict(request, version, k)
+
+
+@pinned_route(router, "POST", "/models/{name:model}/predict", PINS,
+              response_model_exclude_none=True, openapi_extra=_PREDICT_BODY,
+              description=_predict.__doc__)
+async def named_predict(request: Request, version: NamedVersion, k: K = None) -> PredictResponse:
+    return await _predict(request, version, k)
 
 
 def openapi(schema: dict[str, Any], model: Model) -> None:

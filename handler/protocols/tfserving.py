@@ -17,28 +17,31 @@ outputs whose name ends in `_bytes` come back as `{"b64": "..."}`, as TF Serving
 `error` key (plus `code` and `status`). The served version is always "1": TF Serving versions
 are integers; the manifest's version is in GET /model and the v2 metadata.
 
-Each path also answers in TF Serving's pinned forms, `/v1/models/{name}/versions/1...` and
-`/v1/models/{name}/labels/{label}...`. TF Serving's labels come from its model config; a
-function serving one version names it "stable" and "latest". Any other version or label is a
-404 `model_version_not_found`.
+Each path also answers in TF Serving's pinned forms, `/v1/models/{name}/versions/{n}...` and
+`/v1/models/{name}/labels/{label}...`; a path that names neither serves the highest served
+version. A single bundle is version 1, labelled "stable" and "latest"; in a repository the
+versions are its folders and the labels its models.json's (handler/catalog.py). Any other
+version or label is a 404 `model_version_not_found`; a listed version that could not be loaded
+is in the status with its error, and a predict to it is a 503 `model_unavailable`.
 """
 
 from __future__ import annotations
 
 from itertools import product
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from handler.catalog import Catalog, ServedVersion, ready
 from handler.errors import BadRequest
 from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    NamedModel,
-    check_version,
+    NamedServed,
     exactly_one,
+    numbered,
     parse_json,
     pinned_route,
     read_body,
@@ -48,8 +51,6 @@ from handler.protocols.common import (
 from handler.protocols.openapi import NULL, batch, batch_of, named, pin_path_parameters, rows
 from handler.tensors import DTYPES, input_from_json, outputs_json
 
-VERSION = "1"
-LABELS = ("stable", "latest")
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving"])
 
@@ -61,7 +62,9 @@ class Status(BaseModel):
 
 class ModelVersionStatus(BaseModel):
     version: str
-    state: Literal["AVAILABLE"] = "AVAILABLE"
+    state: Literal["AVAILABLE", "END"] = Field(
+        default="AVAILABLE", description="END: listed, but it could not be loaded."
+    )
     status: Status = Status()
 
 
@@ -156,31 +159,45 @@ def _tensor_info(spec: TensorSpec) -> TensorInfo:
     )
 
 
-async def _version(version: int, model: NamedModel) -> None:
-    check_version(model, "version", str(version), [VERSION])
+async def _selected(request: Request, served: NamedServed) -> ServedVersion:
+    return numbered(request, served)
 
 
-async def _label(label: str, model: NamedModel) -> None:
-    check_version(model, "label", label, LABELS)
+async def _ready(version: Annotated[ServedVersion, Depends(_selected)]) -> Model:
+    return ready(version)
 
 
-PINS = {"/versions/{version:int}": _version, "/labels/{label:label}": _label}
+#: `model: ReadyModel`: the model of the version the path names (or the highest), loaded
+ReadyModel = Annotated[Model, Depends(_ready)]
+PINS = ("/versions/{version:int}", "/labels/{label:label}")
+
+
+def _status(version: ServedVersion) -> ModelVersionStatus:
+    if version.model is None:
+        return ModelVersionStatus(version=str(version.number), state="END", status=Status(
+            error_code="UNAVAILABLE", error_message=version.error or ""))
+    return ModelVersionStatus(version=str(version.number))
 
 
 @pinned_route(router, "GET", "/{name:model}", PINS)
-async def model_status(model: NamedModel) -> ModelStatusResponse:
-    return ModelStatusResponse(model_version_status=[ModelVersionStatus(version=VERSION)])
+async def model_status(request: Request, served: NamedServed) -> ModelStatusResponse:
+    """Every served version's state; a pinned path, that version's."""
+    pinned = {"version", "label"} & set(request.path_params)
+    versions = [numbered(request, served)] if pinned else list(served.versions.values())
+    return ModelStatusResponse(model_version_status=[_status(v) for v in versions])
 
 
 @pinned_route(router, "GET", "/{name:model}/metadata", PINS)
-async def model_metadata(model: NamedModel) -> MetadataResponse:
+async def model_metadata(
+    model: ReadyModel, version: Annotated[ServedVersion, Depends(_selected)]
+) -> MetadataResponse:
     m = model.manifest
     signature = SignatureDef(
         inputs={spec.name: _tensor_info(spec) for spec in m.inputs},
         outputs={spec.name: _tensor_info(spec) for spec in m.outputs},
     )
     return MetadataResponse(
-        model_spec=ModelSpec(name=m.name, version=VERSION),
+        model_spec=ModelSpec(name=m.name, version=str(version.number)),
         metadata=Metadata(
             signature_def=SignatureDefMap(signature_def={m.signature_name: signature})
         ),
@@ -246,7 +263,7 @@ def _columns(inputs: Any, model: Model) -> dict[str, np.ndarray]:
     router, "POST", "/{name:model}:predict", PINS,
     openapi_extra=request_body({"application/json": schema_ref(PredictRequest)}),
 )
-async def predict(request: Request, model: NamedModel) -> PredictionsResponse | OutputsResponse:
+async def predict(request: Request, model: ReadyModel) -> PredictionsResponse | OutputsResponse:
     """Run the model on rows (`instances`) or columns (`inputs`), TF Serving style."""
     body = parse_json(PredictRequest, await read_body(request, model))
     signature = model.manifest.signature_name
@@ -269,13 +286,20 @@ async def predict(request: Request, model: NamedModel) -> PredictionsResponse | 
     return OutputsResponse(outputs=outputs)
 
 
+def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
+    """The served names, versions and labels as this protocol's path parameters' enums."""
+    served = catalog.models.values()
+    pin_path_parameters(schema, "/v1/models/", {
+        "name": list(catalog.models),
+        "version": sorted({n for s in served for n in s.versions}),
+        "label": sorted({label for s in served for label in s.labels}),
+    })
+
+
 def openapi(schema: dict[str, Any], model: Model) -> None:
-    """This protocol's part of `schema` narrowed to `model` (see handler/protocols/openapi.py):
-    its name, version and labels, its signature, its inputs by name in either form."""
+    """This protocol's bodies narrowed to `model`, a function's only one (see
+    handler/protocols/openapi.py): its signature, its inputs by name in either form."""
     m = model.manifest
-    pin_path_parameters(
-        schema, "/v1/models/", {"name": [m.name], "version": [int(VERSION)], "label": list(LABELS)}
-    )
     body = schema["components"]["schemas"][PredictRequest.__name__]["properties"]
     body["signature_name"] = {"enum": [None, *dict.fromkeys(["", m.signature_name])]}
     max_batch = model.limits.max_batch

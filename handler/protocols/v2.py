@@ -8,9 +8,12 @@ length-prefixed bytes in binary). Outputs: the request's `outputs` list selects 
 (default: all); each carries its own datatype and shape, as JSON `data`, or as binary data when
 its `binary_data` parameter (or the request's `binary_data_output`) says so.
 
-Model paths also answer under `/versions/{version}` (tritonclient's `model_version`), where the
-version is the one the metadata lists, the manifest's; any other is a 404
-`model_version_not_found`.
+Model paths also answer under `/versions/{version}` (tritonclient's `model_version`): a single
+bundle's version is the manifest's content hash, a repository's a folder number
+(handler/catalog.py); a path without one serves the highest version; any other is a 404
+`model_version_not_found`. The repository extension: `POST /v2/repository/index` lists every
+model version with its state; loading and unloading are refused (a function's models are fixed
+at its deployment).
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from handler import __version__
+from handler.catalog import Catalog, ServedVersion, ready
 from handler.errors import BadRequest
+from handler.http_errors import ERROR_RESPONSES
 from handler.manifest import InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    NamedModel,
-    check_version,
+    NamedServed,
+    Served,
     parse_json,
     pinned_route,
     read_body,
@@ -149,7 +154,8 @@ def _metadata_tensor(spec: TensorSpec) -> MetadataTensor:
 @router.get("")
 async def server_metadata() -> ServerMetadata:
     return ServerMetadata(
-        name="tf-lambda-serving", version=__version__, extensions=["binary_tensor_data"]
+        name="tf-lambda-serving", version=__version__,
+        extensions=["binary_tensor_data", "model_repository"],
     )
 
 
@@ -159,30 +165,80 @@ async def live() -> Live:
 
 
 @router.get("/health/ready")
-async def ready() -> Ready:
-    return Ready(ready=True)  # the model loads at import: a running function is a ready one
+async def server_ready(catalog: Served) -> Ready:
+    """Models load at import: a running function serves; ready while any version does."""
+    versions = [v for m in catalog.models.values() for v in m.versions.values()]
+    return Ready(ready=any(v.model is not None for v in versions))
 
 
-async def _version(version: str, model: NamedModel) -> None:
-    check_version(model, "version", version, [model.version])
+async def _selected(request: Request, served: NamedServed) -> ServedVersion:
+    version = request.path_params.get("version")
+    return served.latest if version is None else served.by_v2(version)
 
 
-PINS = {"/versions/{version}": _version}
+Selected = Annotated[ServedVersion, Depends(_selected)]
+
+
+async def _ready(version: Selected) -> Model:
+    return ready(version)
+
+
+#: `model: ReadyModel`: the model of the version the path names (or the highest), loaded
+ReadyModel = Annotated[Model, Depends(_ready)]
+PINS = ("/versions/{version}",)
 
 
 @pinned_route(router, "GET", "/models/{name:model}", PINS)
-async def model_metadata(model: NamedModel) -> ModelMetadata:
+async def model_metadata(served: NamedServed, model: ReadyModel) -> ModelMetadata:
     m = model.manifest
     return ModelMetadata(
-        name=m.name, versions=[m.version], platform=model.runtime.platform,
+        name=m.name, versions=[v.v2 for v in served.versions.values()],
+        platform=model.runtime.platform,
         inputs=[_metadata_tensor(spec) for spec in m.inputs],
         outputs=[_metadata_tensor(spec) for spec in m.outputs],
     )
 
 
 @pinned_route(router, "GET", "/models/{name:model}/ready", PINS)
-async def model_ready(model: NamedModel) -> ModelReady:
-    return ModelReady(name=model.name, ready=True)
+async def model_ready(served: NamedServed, version: Selected) -> ModelReady:
+    return ModelReady(name=served.name, ready=version.model is not None)
+
+
+class IndexRequest(BaseModel):
+    ready: bool | None = Field(default=None, description="Only versions that are (not) ready.")
+
+
+class IndexEntry(BaseModel):
+    name: str
+    version: str
+    state: Literal["READY", "UNAVAILABLE"]
+    reason: str = ""
+
+
+@router.post("/repository/index", responses=ERROR_RESPONSES)
+async def repository_index(request: Request, catalog: Served) -> list[IndexEntry]:
+    """Every model version this function serves and its state (the repository extension's
+    index, what tritonclient's `get_model_repository_index` calls)."""
+    body = await request.body()
+    asked = parse_json(IndexRequest, body) if body.strip() else IndexRequest()
+    entries = [
+        IndexEntry(name=name, version=v.v2, state="READY" if v.model else "UNAVAILABLE",
+                   reason=v.error or "")
+        for name, served in catalog.models.items() for v in served.versions.values()
+    ]
+    if asked.ready is None:
+        return entries
+    return [e for e in entries if (e.state == "READY") == asked.ready]
+
+
+@router.post("/repository/models/{name:model}/{action}", responses=ERROR_RESPONSES)
+async def repository_control(name: str, action: Literal["load", "unload"]) -> None:
+    """Loading and unloading: not supported (a deployment fixes what a function serves)."""
+    raise BadRequest(
+        "repository_control_not_supported",
+        f"cannot {action} {name!r}: this function's models are fixed at deployment (deploy a "
+        "new version of the function to change them)",
+    )
 
 
 def _split_binary(request: Request, body: bytes) -> tuple[bytes, bytes]:
@@ -269,7 +325,9 @@ def _inputs(body: InferRequest, tail: bytes, model: Model) -> dict[str, np.ndarr
     return arrays
 
 
-def _response(model: Model, body: InferRequest, outputs: dict[str, np.ndarray]) -> Response:
+def _response(
+    model: Model, version: str, body: InferRequest, outputs: dict[str, np.ndarray]
+) -> Response:
     """The answer: JSON, or with any output sent as binary data the extension's JSON header plus
     its binary tail (in output order), the header's length in BINARY_HEADER."""
     default = bool((body.parameters or {}).get("binary_data_output", False))
@@ -289,7 +347,7 @@ def _response(model: Model, body: InferRequest, outputs: dict[str, np.ndarray]) 
             entry["data"] = to_json(array.ravel(), f"output {name!r}")
         described.append(entry)
     answer = InferResponse(
-        model_name=model.name, model_version=model.version, id=body.id,
+        model_name=model.name, model_version=version, id=body.id,
         outputs=[ResponseOutput(**entry) for entry in described],
     )
     header = answer.model_dump_json(exclude_none=True).encode()  # NaN and inf as null, valid JSON
@@ -317,21 +375,29 @@ _BINARY_ANSWER = {"200": {
         "responses": _BINARY_ANSWER,
     },
 )
-async def infer(request: Request, model: NamedModel) -> Response:
+async def infer(request: Request, model: ReadyModel, version: Selected) -> Response:
     """Run the model on its named inputs (JSON `data` or binary tensors; BYTES image files for
     an input with an image codec); `outputs` selects what comes back and in which form."""
     header, tail = _split_binary(request, await read_body(request, model))
     body = parse_json(InferRequest, header)
     inputs = _inputs(body, tail, model)
     names = [out.name for out in body.outputs] if body.outputs is not None else None
-    return _response(model, body, model.infer(inputs, names))
+    return _response(model, version.v2, body, model.infer(inputs, names))
+
+
+def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
+    """The served names and versions as this protocol's path parameters' enums."""
+    pin_path_parameters(schema, "/v2/models/", {
+        "name": list(catalog.models),
+        "version": [v.v2 for s in catalog.models.values() for v in s.versions.values()],
+    })
 
 
 def openapi(schema: dict[str, Any], model: Model) -> None:
-    """This protocol's part of `schema` narrowed to `model` (see handler/protocols/openapi.py):
-    every input once, each under its name in a datatype it takes, shaped as it is."""
+    """This protocol's bodies narrowed to `model`, a function's only one (see
+    handler/protocols/openapi.py): every input once, each under its name in a datatype it
+    takes, shaped as it is."""
     m = model.manifest
-    pin_path_parameters(schema, "/v2/models/", {"name": [m.name], "version": [m.version]})
     components = schema["components"]["schemas"]
     components[RequestOutput.__name__]["properties"]["name"]["enum"] = [
         spec.name for spec in m.outputs
