@@ -68,6 +68,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     output = parser.add_mutually_exclusive_group(required=True)
     output.add_argument("--output_dir", type=Path, help="write DIR/model.pb and DIR/model.json")
     output.add_argument("--output_graph", type=Path, help="the .pb path; model.json goes beside it")
+    output.add_argument(
+        "--repository", type=Path,
+        help="publish as a version of --name in this model repository (DIR/NAME/VERSION/, "
+        "models.json updated); see --version, --overwrite",
+    )
+    parser.add_argument(
+        "--version", type=at_least_one,
+        help="with --repository: the version number (default: the next free one)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --repository: replace an existing version"
+    )
     parser.add_argument(
         "--tflite", action="store_true",
         help="also write model.tflite beside the graph: the same graph converted for LiteRT, "
@@ -155,7 +167,38 @@ def quiet_tensorflow() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.repository is not None and not args.name:
+        print("freeze: error: --repository needs --name (the model's name in it)", file=sys.stderr)
+        return 1
+    if args.repository is None and (args.version or args.overwrite):
+        print("freeze: error: --version and --overwrite go with --repository", file=sys.stderr)
+        return 1
     quiet_tensorflow()
+    from freeze import repository
+
+    staged = None
+    if args.repository is not None:
+        version = args.version or repository.next_version(args.repository, args.name)
+        staged = repository.staging(args.repository, args.name)
+        args.output_dir = staged
+    try:
+        code = _freeze(args, published=staged is not None)
+        if code == 0 and staged is not None:
+            pin = repository.publish(args.repository, args.name, staged, version, args.overwrite)
+            print(f"version  {args.name} {version} in {args.repository}")
+            print(f"pin      sha256 of {args.repository / 'models.json'} = {pin}")
+    except FreezeError as exc:
+        print(f"freeze: error: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        if staged is not None:
+            repository.discard(staged)
+    return code
+
+
+def _freeze(args: argparse.Namespace, published: bool) -> int:
+    """Freeze per `args`; print the report (without the bundle's own pin when it is
+    `published` into a repository, whose pin is models.json's)."""
     from freeze.build import GRAPH_NAME, Request, run
     from freeze.samples import INT_RANGE, STRINGS, read_strings
     from freeze.verify import TOLERANCE
@@ -189,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     except FreezeError as exc:
         print(f"freeze: error: {exc}", file=sys.stderr)
         return 1
-    print_report(report, request.tolerance)
+    print_report(report, request.tolerance, pinned=not published)
     return 0
 
 
-def print_report(report: Report, tolerance: float) -> None:
+def print_report(report: Report, tolerance: float, pinned: bool = True) -> None:
     """What was frozen, how, and how well it was checked; the value to pin."""
     from freeze.verify import megabytes
     from handler.manifest import sha256_file
@@ -225,6 +268,9 @@ def print_report(report: Report, tolerance: float) -> None:
     task = m.task
     meaning = (f"classifier of {task.output}: {', '.join(task.labels)} ({task.activation})"
                if task else "tensor model (no task)")
+    if not pinned:  # staged for a repository: its folder and pin follow
+        print(f"manifest {m.name} {m.version}, {meaning}")
+        return
     print(f"manifest {report.manifest_path}: {m.name} {m.version}, {meaning}")
     # What template.yaml's ModelSha256 (env MODEL_SHA256) pins: model.json, which pins model.pb
     # and model.tflite.
