@@ -1,0 +1,203 @@
+"""Several models, and several versions of a model, in one function: a repository in TF
+Serving's layout (models.json + <name>/<version>/), built by the freeze step's --repository,
+holding the demo classifier in two versions (the second: the same graph with its labels
+swapped, so another digest), fer's emotion classifier and mtcnn's ONet; served through every
+protocol by name, version and label, on both runtimes, through the handler and the local API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo.zoo import astronaut_face, freeze_args
+from freeze.repository import pin
+from handler.adapter import lambda_handler as make_handler
+from handler.api import create_app
+from handler.config import Settings
+from handler.loader import load_catalog
+from handler.manifest import ModelBundleError
+from tests.conftest import run_module
+from tests.handler_events import http_v2, invoke
+
+pytestmark = pytest.mark.slow
+
+JSON = {"Content-Type": "application/json"}
+JPEG = {"Content-Type": "image/jpeg"}
+Handler = Callable[[dict, Any], dict]
+
+
+def edit(repository: Path, change: Callable[[dict], None]) -> None:
+    path = repository / "models.json"
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2))
+
+
+@pytest.fixture(scope="module")
+def repository(demo_build: Path, zoo: dict[str, Path], tmp_path_factory) -> Path:
+    """Built as a user builds one: `python -m freeze --repository` per version, then the
+    version policy, labels and default model written into models.json."""
+    repo = tmp_path_factory.mktemp("repository")
+    demo = ["--checkpoint_dir", demo_build / "checkpoint",
+            "--model_config", demo_build / "model_config.json", "--tflite"]
+    run_module("freeze", *demo, "--repository", repo, "--name", "catsordogs")
+    run_module("freeze", *demo, "--labels", "dog,cat", "--repository", repo, "--name", "catsordogs")
+    for name in ("fer", "onet"):
+        args = freeze_args(zoo[name], repo / "unused")
+        at = args.index("--output_dir")
+        run_module("freeze", *args[:at], *args[at + 2:], "--repository", repo)
+
+    def policy(document: dict) -> None:
+        cats = document["model_config_list"][0]
+        cats["model_version_policy"] = {"all": {}}
+        cats["version_labels"] = {"stable": 1, "canary": 2}
+        document["default_model"] = "catsordogs"
+
+    edit(repo, policy)
+    return repo
+
+
+@pytest.fixture(scope="module", params=["tensorflow", "litert"])
+def served(request, repository: Path) -> Handler:
+    settings = Settings.from_env({"MODEL_DIR": str(repository), "MODEL_RUNTIME": request.param})
+    return make_handler(create_app(load_catalog(settings)))
+
+
+def ok(response) -> Any:
+    assert response.status == 200, response.body[:400]
+    return response.json()
+
+
+def label(answer: dict) -> str:
+    return answer["predictions"][0]["label"]
+
+
+def test_the_dog_by_default_version_and_label(served, photos):
+    dog = photos["dog"].read_bytes()
+    post = lambda path: ok(invoke(served, http_v2("POST", path, dog, JPEG)))  # noqa: E731
+    assert label(post("/predict")) == "cat"  # the default model's highest version: swapped
+    assert label(post("/models/catsordogs/versions/1/predict")) == "dog"
+    assert label(post("/models/catsordogs/labels/stable/predict")) == "dog"
+    assert label(post("/models/catsordogs/labels/canary/predict")) == "cat"
+    versions = {post(f"/models/catsordogs/versions/{n}/predict")["version"] for n in (1, 2)}
+    assert len(versions) == 2  # each version's own digest
+
+
+def test_fer_and_onet_by_name(served):
+    face = astronaut_face(fmt="PNG")
+    png = {"Content-Type": "image/png"}
+    fer = ok(invoke(served, http_v2("POST", "/models/fer/predict", face, png)))
+    assert label(fer) == "happy"
+    onet = ok(invoke(served, http_v2("POST", "/models/onet/predict", face, png)))
+    assert label(onet) == "face"
+
+
+def test_tf_serving_every_model_and_version(served, photos):
+    status = ok(invoke(served, http_v2("GET", "/v1/models/catsordogs")))
+    assert [v["version"] for v in status["model_version_status"]] == ["1", "2"]
+    pinned = ok(invoke(served, http_v2("GET", "/v1/models/catsordogs/labels/canary")))
+    assert [v["version"] for v in pinned["model_version_status"]] == ["2"]
+    meta = ok(invoke(served, http_v2("GET", "/v1/models/onet/versions/1/metadata")))
+    assert meta["model_spec"]["version"] == "1"
+    outputs = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
+    assert sorted(outputs) == ["fc6-1", "fc6-2", "fc6-3"]
+    body = json.dumps({"instances": [{"b64": base64.b64encode(photos["dog"].read_bytes())
+                                      .decode()}]})
+    v1 = ok(invoke(served, http_v2("POST", "/v1/models/catsordogs/versions/1:predict", body, JSON)))
+    latest = ok(invoke(served, http_v2("POST", "/v1/models/catsordogs:predict", body, JSON)))
+    assert v1["predictions"] == latest["predictions"]  # the same graph: P(second label) alike
+
+
+def test_tritonclient_lists_and_infers_every_version(served, photos):
+    import numpy as np
+    import tritonclient.http as triton
+
+    from infra.local_api import serve
+
+    with serve(served) as url:
+        client = triton.InferenceServerClient(url=url.removeprefix("http://"))
+        try:
+            index = client.get_model_repository_index()
+            assert sorted((e["name"], e["version"], e["state"]) for e in index) == [
+                ("catsordogs", "1", "READY"), ("catsordogs", "2", "READY"),
+                ("fer", "1", "READY"), ("onet", "1", "READY")]
+            assert "model_repository" in client.get_server_metadata()["extensions"]
+            assert client.get_model_metadata("catsordogs")["versions"] == ["1", "2"]
+            files = np.array([photos["dog"].read_bytes()], dtype=np.object_)
+            tensor = triton.InferInput("input", [1], "BYTES")
+            tensor.set_data_from_numpy(files)
+            for version in ("1", "2"):
+                result = client.infer("catsordogs", [tensor], model_version=version)
+                assert result.get_response()["model_version"] == version
+                assert result.as_numpy("probabilities")[0, 0] > 0.5  # P(second label), both
+            with pytest.raises(triton.InferenceServerException, match="fixed at deployment"):
+                client.load_model("onet")
+            assert not client.is_model_ready("catsordogs", "3")
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/models/nope/predict", "/models/catsordogs/versions/3/predict",
+    "/models/catsordogs/labels/nightly/predict", "/v1/models/catsordogs/versions/3",
+    "/v1/models/fer/labels/stable", "/v2/models/catsordogs/versions/34b7f28f53ff",
+])
+def test_unknown_names_versions_and_labels_are_404(served, path):
+    method = "POST" if path.endswith("predict") else "GET"
+    response = invoke(served, http_v2(method, path, b"{}", JSON))
+    assert response.status == 404, response.body
+    assert response.json()["code"] in ("model_not_found", "model_version_not_found")
+
+
+def test_health_and_models_report_the_repository(served, repository):
+    health = ok(invoke(served, http_v2("GET", "/health")))
+    assert health["digest"] == pin(repository) and health["model"] == "catsordogs"
+    listed = ok(invoke(served, http_v2("GET", "/models")))
+    assert [m["name"] for m in listed["models"]] == ["catsordogs", "fer", "onet"]
+    assert listed["models"][0]["labels"] == {"stable": 1, "canary": 2}
+
+
+def test_the_pin_covers_every_version(repository, tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    the_pin = pin(copy)
+    settings = Settings.from_env({"MODEL_DIR": str(copy), "MODEL_SHA256": the_pin})
+    assert sorted(load_catalog(settings).models) == ["catsordogs", "fer", "onet"]
+    manifest = copy / "fer" / "1" / "model.json"
+    manifest.write_text(manifest.read_text().replace('"happy"', '"sad__"'))
+    with pytest.raises(ModelBundleError, match=r"fer 1 in models.json"):
+        load_catalog(settings)  # models.json unchanged (its pin holds), the version's does not
+
+
+def test_a_bad_version_fails_the_cold_start_unless_told_to_serve_the_rest(repository, tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    (copy / "onet" / "1" / "model.pb").write_bytes(b"not a graph")
+    with pytest.raises(ModelBundleError, match=r"onet/1/model.pb does not match its manifest"):
+        load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))
+    edit(copy, lambda document: document.update(on_load_error="serve_others"))
+    handler = make_handler(create_app(load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))))
+    response = invoke(handler, http_v2("POST", "/models/onet/predict", b'{"inputs": {}}', JSON))
+    assert (response.status, response.json()["code"]) == (503, "model_unavailable")
+    status = ok(invoke(handler, http_v2("GET", "/v1/models/onet")))["model_version_status"][0]
+    assert status["state"] == "END" and "does not match" in status["status"]["error_message"]
+    ready = ok(invoke(handler, http_v2("GET", "/v2/models/onet/ready")))
+    assert ready["ready"] is False
+    assert ok(invoke(handler, http_v2("GET", "/health")))["model"] == "catsordogs"
+
+
+def test_both_layouts_at_once_and_the_init_budget_are_refused(repository, tmp_path, demo_model_dir):
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    shutil.copy(demo_model_dir / "model.json", copy / "model.json")
+    with pytest.raises(ModelBundleError, match="holds both model.json .* and models.json"):
+        load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))
+    settings = Settings.from_env({"MODEL_DIR": str(repository), "MODEL_INIT_BUDGET_S": "0"})
+    with pytest.raises(ModelBundleError, match=r"catsordogs 2, fer 1, onet 1 would not load"):
+        load_catalog(settings)  # the first load shows how long one takes; the rest do not fit
