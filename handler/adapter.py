@@ -24,7 +24,7 @@ from mangum.protocols import HTTPCycle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handler.http_errors import ErrorBody
-from handler.observability import MetricUnit, logger, metrics, traced
+from handler.observability import MetricUnit, logger, metrics, model_metrics, traced
 
 LambdaHandler = Callable[[Any, Any], dict[str, Any]]
 
@@ -126,7 +126,8 @@ def lambda_handler(app: ASGIApp) -> LambdaHandler:
             }
         finally:
             # Not `@metrics.log_metrics`: it warns on every request that records none (GET /health).
-            if metrics.metric_set:
-                metrics.flush_metrics()
+            for sink in (metrics, model_metrics):
+                if sink.metric_set:
+                    sink.flush_metrics()
 
     return handle

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from handler.config import Limits
 from handler.errors import NotFound, Unavailable
 from handler.model import Model
+from handler.observability import logger
 
 
 @dataclass(frozen=True)
 class ServedVersion:
+    name: str  #: the model's
     number: int  #: TF Serving's version; in a repository, the folder's number
     v2: str  #: the Open Inference Protocol's version string
     model: Model | None  #: None when it could not be loaded
@@ -84,7 +86,7 @@ class Catalog:
     @classmethod
     def single(cls, model: Model, digest: str = "") -> Catalog:
         """One bundle, named as it always was."""
-        version = ServedVersion(1, model.version, model)
+        version = ServedVersion(model.name, 1, model.version, model)
         served = ServedModel(model.name, {1: version}, {"stable": 1, "latest": 1})
         return cls({model.name: served}, model.name, digest or model.version, model.limits)
 
@@ -115,8 +117,12 @@ class Catalog:
 
 
 def ready(version: ServedVersion) -> Model:
-    """The version's model, or 503 saying why it is not served."""
+    """The version's model, or 503 saying why it is not served. Every log line of the request
+    from here on names the model and version it went to."""
+    logger.append_keys(model=version.name, model_version=version.v2)
     if version.model is None:
-        raise Unavailable("model_unavailable", f"version {version.number} is unavailable: "
-                          f"{version.error}")
+        raise Unavailable(
+            "model_unavailable",
+            f"{version.name} version {version.number} is unavailable: {version.error}",
+        )
     return version.model

@@ -17,6 +17,7 @@ did not fit. With `on_load_error: serve_others` a bad bundle is listed as unavai
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from handler.catalog import Catalog, ServedModel, ServedVersion
 from handler.config import Settings
@@ -127,10 +128,13 @@ def _load_version(
     """One version of a repository's model: its bundle, pinned by models.json, whose manifest
     must carry the folder's model name; unavailable instead of failing only where the file says
     so, and never for a pin mismatch."""
-    pin = config.entry(name).versions[str(number)]
+    model_entry = config.entry(name)
+    pin = model_entry.versions[str(number)]
     bundle = Bundle(f"{name}/{number}", pin, f"{name} {number} in models.json")
+    own = replace(settings, extra_allowed_ops=settings.extra_allowed_ops
+                  | frozenset(model_entry.extra_allowed_ops))
     try:
-        model = load_model(settings, bundle, source)
+        model = load_model(own, bundle, source)
         if model.name != name:
             raise ModelBundleError(
                 f"{bundle.sub}/model.json names model {model.name!r}, not its folder's {name!r}"
@@ -140,6 +144,6 @@ def _load_version(
             logger.error(f"cold start failed: {name} version {number}: {exc}")
             raise
         logger.warning(f"{name} version {number} is unavailable: {exc}")
-        return ServedVersion(number, str(number), None, str(exc))
-    return ServedVersion(number, str(number), model)
+        return ServedVersion(name, number, str(number), None, str(exc))
+    return ServedVersion(name, number, str(number), model)
 

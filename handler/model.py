@@ -24,7 +24,7 @@ from handler import images
 from handler.config import Limits
 from handler.errors import BadRequest, TooLarge
 from handler.manifest import InputSpec
-from handler.observability import MetricUnit, metrics
+from handler.observability import MetricUnit, metrics, model_metrics
 from handler.runtime import ModelRuntime, numpy_dtype
 from handler.tensors import check_elements
 
@@ -79,9 +79,13 @@ class Model:
         fetches = self.fetches(outputs)
         start = time.perf_counter()
         result = self.runtime.run(feeds, fetches)
-        metrics.add_metric("InferenceTime", MetricUnit.Milliseconds,
-                           (time.perf_counter() - start) * 1e3)
-        metrics.add_metric("BatchSize", MetricUnit.Count, len(next(iter(feeds.values()))))
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        batch = len(next(iter(feeds.values())))
+        model_metrics.add_dimension("model", self.name)
+        model_metrics.add_dimension("version", self.version)
+        for sink in (metrics, model_metrics):
+            sink.add_metric("InferenceTime", MetricUnit.Milliseconds, elapsed_ms)
+            sink.add_metric("BatchSize", MetricUnit.Count, batch)
         return result
 
     def fetches(self, outputs: Sequence[str] | None) -> list[str]:

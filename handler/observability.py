@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.functions import strtobool
@@ -22,6 +23,9 @@ _SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "tf-lambda-serving"
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "TfLambdaServing"
 logger = Logger(service=_SERVICE)
 metrics = Metrics(service=_SERVICE, namespace=_NAMESPACE)
+#: the same metrics again under (service, model, version): a second EMF dimension set, so that
+#: `metrics`' service-only set (which template.yaml's ServerErrors alarm matches) stays as it is
+model_metrics = EphemeralMetrics(service=_SERVICE, namespace=_NAMESPACE)
 
 # Libraries that log through the standard library: make them JSON too, quieter than our own
 # lines unless LOG_LEVEL=DEBUG. Mangum's one line per request ("POST /predict 200", INFO) repeats
@@ -73,4 +77,6 @@ def traced[HandlerT: Callable[..., object]](handler: HandlerT) -> HandlerT:
     return tracer.capture_lambda_handler(handler, capture_response=False)
 
 
-__all__ = ["MetricUnit", "log_exception", "logger", "metrics", "traced", "tracer"]
+__all__ = [
+    "MetricUnit", "log_exception", "logger", "metrics", "model_metrics", "traced", "tracer",
+]

@@ -77,6 +77,10 @@ class ModelEntry(_Strict):
         description="Every version folder in the repository (a positive integer) -> the sha256 "
         "of its model.json.",
     )
+    extra_allowed_ops: list[str] = Field(
+        default=[], description="Op types this model's graphs may use beyond the allowlist, on "
+        "top of EXTRA_ALLOWED_OPS (handler/trust.py)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelEntry:

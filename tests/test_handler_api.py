@@ -212,6 +212,12 @@ def test_logs_and_metrics_are_structured(lambda_handler, photos, capsys):
         mangum.setLevel(level)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     sizes = [photos[n].stat().st_size for n in ("kitten", "dog")]
+    # two dimension sets: service alone (what the ServerErrors alarm matches), and per model
+    dimensions = [blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for blob in emf]
+    assert [[sorted(d) for d in ds] for ds in dimensions] == [
+        [["service"]], [["model", "service", "version"]]], dimensions
+    per_model = emf.pop()
+    assert (per_model["model"], per_model["BatchSize"]) == ("catsordogs", [2.0])
     assert len(emf) == 1 and emf[0]["BatchSize"] == [2.0] and emf[0]["ImageBytes"] == sizes
     assert emf[0]["ImagePixels"] == [275 * 275, 287 * 217]
     assert emf[0]["InferenceTime"][0] > 0
