@@ -12,11 +12,28 @@ listed with the reason, and answers 503 `model_unavailable`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from handler.config import Limits
 from handler.errors import NotFound, Unavailable
+from handler.manifest import Manifest
 from handler.model import Model
 from handler.observability import logger
+
+
+class Slot(Protocol):
+    """Where a version's model lives: loaded at INIT (`Loaded`), or on first use
+    (handler/lazy.py)."""
+
+    def get(self) -> Model: ...
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model: Model
+
+    def get(self) -> Model:
+        return self.model
 
 
 @dataclass(frozen=True)
@@ -24,12 +41,18 @@ class ServedVersion:
     name: str  #: the model's
     number: int  #: TF Serving's version; in a repository, the folder's number
     v2: str  #: the Open Inference Protocol's version string
-    model: Model | None  #: None when it could not be loaded
+    manifest: Manifest | None  #: None when it could not be read
+    slot: Slot | None  #: None when it could not be loaded
     error: str | None = None  #: why not
 
     @property
+    def available(self) -> bool:
+        return self.slot is not None
+
+    @property
     def digest(self) -> str | None:
-        return self.model.version if self.model is not None else None
+        """The manifest's content hash."""
+        return self.manifest.version if self.manifest is not None else None
 
 
 @dataclass(frozen=True)
@@ -86,14 +109,16 @@ class Catalog:
     @classmethod
     def single(cls, model: Model, digest: str = "") -> Catalog:
         """One bundle, named as it always was."""
-        version = ServedVersion(model.name, 1, model.version, model)
+        version = ServedVersion(model.name, 1, model.version, model.manifest, Loaded(model))
         served = ServedModel(model.name, {1: version}, {"stable": 1, "latest": 1})
         return cls({model.name: served}, model.name, digest or model.version, model.limits)
 
     def only_model(self) -> Model | None:
-        """The model, when this catalog serves exactly one, loaded."""
+        """The model, when this catalog serves exactly one (and it is available)."""
         versions = [v for served in self.models.values() for v in served.versions.values()]
-        return versions[0].model if len(versions) == 1 else None
+        if len(versions) != 1 or versions[0].slot is None:
+            return None
+        return versions[0].slot.get()
 
     def model(self, name: str) -> ServedModel:
         if name not in self.models:
@@ -120,9 +145,9 @@ def ready(version: ServedVersion) -> Model:
     """The version's model, or 503 saying why it is not served. Every log line of the request
     from here on names the model and version it went to."""
     logger.append_keys(model=version.name, model_version=version.v2)
-    if version.model is None:
+    if version.slot is None:
         raise Unavailable(
             "model_unavailable",
             f"{version.name} version {version.number} is unavailable: {version.error}",
         )
-    return version.model
+    return version.slot.get()

@@ -24,6 +24,12 @@ A repository (handler/repository.py)
                        8: Lambda ends INIT at 10 s, and the handler's imports come first); checked
                        before each load, so a repository that does not fit stops the cold start
                        with a line naming what did not load.
+    MODEL_LOAD         eager (default): every served version loaded and warmed up at INIT; lazy:
+                       the pin, manifests, sha256 and op checks at INIT, each version's runtime
+                       built on its first request (handler/lazy.py).
+    MODEL_MEMORY_BUDGET_MB  with MODEL_LOAD=lazy, the model files' megabytes the loaded versions
+                       may hold; loading one more unloads the least recently used (default: no
+                       bound).
 
 Which model is trusted (handler/trust.py; a refusal fails the cold start with one ERROR line)
     MODEL_SHA256       the expected sha256 of model.json (64 hex digits; default: unset), which
@@ -135,6 +141,19 @@ class Limits:
         return replace(self, max_tensor_elements=self.tensor_elements(shapes))
 
 
+LOAD_MODES = ("eager", "lazy")
+
+
+def _choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """`value`, one of `choices`; a typo fails the cold start in one line."""
+    from handler.manifest import ModelBundleError
+
+    value = value.strip().lower()
+    if value not in choices:
+        raise ModelBundleError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the function reads from its environment, observability's variables aside."""
@@ -148,6 +167,10 @@ class Settings:
     runtime: str = "tensorflow"
     #: seconds a repository's loads may take at INIT (MODEL_INIT_BUDGET_S; Lambda's INIT is 10 s)
     init_budget_s: float = 8.0
+    #: MODEL_LOAD: "eager" (every served version at INIT) or "lazy" (on its first request)
+    model_load: str = "eager"
+    #: MODEL_MEMORY_BUDGET_MB: lazily loaded versions' model files held at most (None: no bound)
+    memory_budget_mb: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -160,4 +183,7 @@ class Settings:
             extra_allowed_ops=frozenset(re.findall(r"[^\s,]+", env.get("EXTRA_ALLOWED_OPS", ""))),
             runtime=(env.get("MODEL_RUNTIME") or "tensorflow").strip().lower(),
             init_budget_s=float(env.get("MODEL_INIT_BUDGET_S") or 8.0),
+            model_load=_choice("MODEL_LOAD", env.get("MODEL_LOAD") or "eager", LOAD_MODES),
+            memory_budget_mb=int(env["MODEL_MEMORY_BUDGET_MB"])
+            if env.get("MODEL_MEMORY_BUDGET_MB") else None,
         )

@@ -7,7 +7,8 @@ the runtime (MODEL_RUNTIME) is imported, so a missing, mismatched or untrusted b
 milliseconds with one log line saying what is wrong and where it looked, and the raised error
 makes Lambda report an INIT failure: never a wrong answer.
 
-A repository's versions load one after another within MODEL_INIT_BUDGET_S (Lambda ends INIT at
+A repository's versions load one after another (or, with MODEL_LOAD=lazy, are checked now and
+loaded on first use: handler/lazy.py) within MODEL_INIT_BUDGET_S (Lambda ends INIT at
 10 s without a word and retries it inside the first invocation): before each load the time
 spent so far plus the slowest load yet must fit, or the cold start stops with a line naming what
 did not fit. With `on_load_error: serve_others` a bad bundle is listed as unavailable instead
@@ -19,8 +20,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from handler.catalog import Catalog, ServedModel, ServedVersion
+from handler.catalog import Catalog, Loaded, ServedModel, ServedVersion
 from handler.config import Settings
+from handler.lazy import LazySlot, Pool
 from handler.manifest import ModelBundleError
 from handler.model import Model
 from handler.observability import logger
@@ -88,6 +90,11 @@ def load_catalog(settings: Settings) -> Catalog:
 
 def _load_repository(settings: Settings, source: Source, config: RepositoryConfig) -> Catalog:
     digest = source.digest(repository=True)
+    pool = None
+    if settings.model_load == "lazy":
+        budget = settings.memory_budget_mb
+        pool = Pool(None if budget is None else budget * 1024 * 1024)
+        runtime_class(settings.runtime)  # at INIT: the first request pays its model's load only
     start, slowest = time.perf_counter(), 0.0
     planned = [(e, n) for e in config.model_config_list for n in e.served]
     models: dict[str, ServedModel] = {}
@@ -104,7 +111,7 @@ def _load_repository(settings: Settings, source: Source, config: RepositoryConfi
             logger.error(message)
             raise ModelBundleError(message)
         loaded = time.perf_counter()
-        version = _load_version(settings, source, config, model_entry.name, number)
+        version = _load_version(settings, source, config, model_entry.name, number, pool)
         slowest = max(slowest, time.perf_counter() - loaded)
         served = models.setdefault(
             model_entry.name, ServedModel(model_entry.name, {}, dict(model_entry.version_labels))
@@ -116,34 +123,42 @@ def _load_repository(settings: Settings, source: Source, config: RepositoryConfi
     logger.info("repository loaded", extra={
         "digest": digest, "models": {n: sorted(m.versions) for n, m in models.items()},
         "unavailable": [f"{n} {v.number}" for n, m in models.items()
-                        for v in m.versions.values() if v.model is None],
+                        for v in m.versions.values() if not v.available],
         "load_ms": round((time.perf_counter() - start) * 1e3, 1),
     })
     return catalog
 
 
 def _load_version(
-    settings: Settings, source: Source, config: RepositoryConfig, name: str, number: int
+    settings: Settings, source: Source, config: RepositoryConfig, name: str, number: int,
+    pool: Pool | None,
 ) -> ServedVersion:
     """One version of a repository's model: its bundle, pinned by models.json, whose manifest
-    must carry the folder's model name; unavailable instead of failing only where the file says
-    so, and never for a pin mismatch."""
+    must carry the folder's model name; loaded now, or with a `pool` (MODEL_LOAD=lazy) checked
+    now and loaded on first use. Unavailable instead of failing only where the file says so,
+    and never for a pin mismatch."""
     model_entry = config.entry(name)
     pin = model_entry.versions[str(number)]
     bundle = Bundle(f"{name}/{number}", pin, f"{name} {number} in models.json")
     own = replace(settings, extra_allowed_ops=settings.extra_allowed_ops
                   | frozenset(model_entry.extra_allowed_ops))
     try:
-        model = load_model(own, bundle, source)
-        if model.name != name:
+        if pool is None:
+            model = load_model(own, bundle, source)
+            manifest, slot = model.manifest, Loaded(model)
+        else:
+            manifest, data = read_bundle(own, bundle, source)  # every check, at INIT
+            slot = LazySlot(f"{name} {number}", lambda: load_model(own, bundle, source),
+                            len(data), pool)
+        if manifest.name != name:
             raise ModelBundleError(
-                f"{bundle.sub}/model.json names model {model.name!r}, not its folder's {name!r}"
+                f"{bundle.sub}/model.json names model {manifest.name!r}, not its folder's "
+                f"{name!r}"
             )
     except ModelBundleError as exc:
         if isinstance(exc, PinMismatch) or config.on_load_error == "fail":
             logger.error(f"cold start failed: {name} version {number}: {exc}")
             raise
         logger.warning(f"{name} version {number} is unavailable: {exc}")
-        return ServedVersion(name, number, str(number), None, str(exc))
-    return ServedVersion(name, number, str(number), model)
-
+        return ServedVersion(name, number, str(number), None, None, str(exc))
+    return ServedVersion(name, number, str(number), manifest, slot)

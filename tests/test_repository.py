@@ -201,3 +201,33 @@ def test_both_layouts_at_once_and_the_init_budget_are_refused(repository, tmp_pa
     settings = Settings.from_env({"MODEL_DIR": str(repository), "MODEL_INIT_BUDGET_S": "0"})
     with pytest.raises(ModelBundleError, match=r"catsordogs 2, fer 1, onet 1 would not load"):
         load_catalog(settings)  # the first load shows how long one takes; the rest do not fit
+
+
+def test_lazy_loading_checks_at_init_loads_on_first_use_and_keeps_the_budget(repository, photos):
+    """MODEL_LOAD=lazy: no runtime built at INIT; each version on its first request; a budget
+    of one demo graph unloads the least recently used; every answer stays right."""
+    size = (repository / "catsordogs" / "1" / "model.pb").stat().st_size
+    settings = Settings.from_env({
+        "MODEL_DIR": str(repository), "MODEL_LOAD": "lazy",
+        "MODEL_MEMORY_BUDGET_MB": str(-(-size // (1024 * 1024))),
+    })
+    catalog = load_catalog(settings)
+    slots = {n: v.slot for n, v in catalog.models["catsordogs"].versions.items()}
+    assert all(slot._model is None for slot in slots.values())  # nothing built at INIT
+    handler = make_handler(create_app(catalog))
+    dog = photos["dog"].read_bytes()
+    for number, expected in ((1, "dog"), (2, "cat"), (1, "dog")):
+        path = f"/models/catsordogs/versions/{number}/predict"
+        assert label(ok(invoke(handler, http_v2("POST", path, dog, JPEG)))) == expected
+        loaded = [n for n, slot in slots.items() if slot._model is not None]
+        assert loaded == [number]  # the other was unloaded to keep within the budget
+
+
+def test_lazy_loading_still_refuses_a_bad_bundle_at_init(repository, tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    (copy / "fer" / "1" / "model.pb").write_bytes(b"tampered")
+    with pytest.raises(ModelBundleError, match=r"fer/1/model.pb does not match its manifest"):
+        load_catalog(Settings.from_env({"MODEL_DIR": str(copy), "MODEL_LOAD": "lazy"}))
+    with pytest.raises(ModelBundleError, match=r"MODEL_LOAD='sometimes' is not one of"):
+        Settings.from_env({"MODEL_DIR": str(copy), "MODEL_LOAD": "sometimes"})

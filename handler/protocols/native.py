@@ -173,7 +173,7 @@ async def upload_page(
         catalog.models[catalog.default].latest if catalog.default else None
     )
     takes_images = version is None or (
-        version.model is not None and version.model.manifest.image_input is not None
+        version.manifest is not None and version.manifest.image_input is not None
     )
     return FileResponse(STATIC_DIR / ("index.html" if takes_images else "tensors.html"))
 
@@ -195,7 +195,7 @@ async def models(catalog: Served) -> ModelsResponse:
             name=name, labels=served.labels, default=name == catalog.default,
             versions=[
                 VersionState(version=v.number, digest=v.digest, error=v.error,
-                             state="available" if v.model else "unavailable")
+                             state="available" if v.available else "unavailable")
                 for v in served.versions.values()
             ],
         )

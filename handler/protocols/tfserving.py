@@ -173,7 +173,7 @@ PINS = ("/versions/{version:int}", "/labels/{label:label}")
 
 
 def _status(version: ServedVersion) -> ModelVersionStatus:
-    if version.model is None:
+    if not version.available:
         return ModelVersionStatus(version=str(version.number), state="END", status=Status(
             error_code="UNAVAILABLE", error_message=version.error or ""))
     return ModelVersionStatus(version=str(version.number))

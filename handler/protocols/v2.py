@@ -168,7 +168,7 @@ async def live() -> Live:
 async def server_ready(catalog: Served) -> Ready:
     """Models load at import: a running function serves; ready while any version does."""
     versions = [v for m in catalog.models.values() for v in m.versions.values()]
-    return Ready(ready=any(v.model is not None for v in versions))
+    return Ready(ready=any(v.available for v in versions))
 
 
 async def _selected(request: Request, served: NamedServed) -> ServedVersion:
@@ -201,7 +201,7 @@ async def model_metadata(served: NamedServed, model: ReadyModel) -> ModelMetadat
 
 @pinned_route(router, "GET", "/models/{name:model}/ready", PINS)
 async def model_ready(served: NamedServed, version: Selected) -> ModelReady:
-    return ModelReady(name=served.name, ready=version.model is not None)
+    return ModelReady(name=served.name, ready=version.available)
 
 
 class IndexRequest(BaseModel):
@@ -222,7 +222,7 @@ async def repository_index(request: Request, catalog: Served) -> list[IndexEntry
     body = await request.body()
     asked = parse_json(IndexRequest, body) if body.strip() else IndexRequest()
     entries = [
-        IndexEntry(name=name, version=v.v2, state="READY" if v.model else "UNAVAILABLE",
+        IndexEntry(name=name, version=v.v2, state="READY" if v.available else "UNAVAILABLE",
                    reason=v.error or "")
         for name, served in catalog.models.items() for v in served.versions.values()
     ]

@@ -51,6 +51,10 @@ class ModelRuntime(Protocol):
         """Pay first-run costs now (during INIT); raise ModelBundleError if the model cannot run."""
         ...
 
+    def close(self) -> None:
+        """Release what the runtime holds (a lazily loaded version being unloaded)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RuntimeEntry:

@@ -127,3 +127,7 @@ class LiteRtRuntime:
     def warm_up(self) -> None:
         """One run on a zero row: pays the first-run costs during INIT, not in a request."""
         warm_up(self, self.artifact, (ValueError, RuntimeError))
+
+    def close(self) -> None:
+        with self._lock:
+            del self.interpreter
