@@ -231,3 +231,37 @@ def test_lazy_loading_still_refuses_a_bad_bundle_at_init(repository, tmp_path):
         load_catalog(Settings.from_env({"MODEL_DIR": str(copy), "MODEL_LOAD": "lazy"}))
     with pytest.raises(ModelBundleError, match=r"MODEL_LOAD='sometimes' is not one of"):
         Settings.from_env({"MODEL_DIR": str(copy), "MODEL_LOAD": "sometimes"})
+
+
+def test_a_repository_in_s3_needs_get_object_only(repository, tmp_path, monkeypatch, photos):
+    """From MODEL_S3_URI: models.json (pinned), then each served version's model.json and the
+    runtime's file, by key; no listing (the function's role has s3:GetObject only)."""
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="models")
+        for path in repository.rglob("*"):
+            if path.is_file():
+                s3.upload_file(str(path), "models", f"repo/{path.relative_to(repository)}")
+        cache = tmp_path / "cache"
+        settings = Settings.from_env({
+            "MODEL_S3_URI": "s3://models/repo", "MODEL_CACHE_DIR": str(cache),
+            "MODEL_SHA256": pin(repository), "MODEL_RUNTIME": "litert",
+        })
+        handler = make_handler(create_app(load_catalog(settings)))
+    got = sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+    assert got == ["catsordogs/1/model.json", "catsordogs/1/model.tflite",
+                   "catsordogs/2/model.json", "catsordogs/2/model.tflite",
+                   "fer/1/model.json", "fer/1/model.tflite",
+                   "models.json",
+                   "onet/1/model.json", "onet/1/model.tflite"]
+    dog = photos["dog"].read_bytes()
+    answer = ok(invoke(handler, http_v2("POST", "/models/catsordogs/labels/stable/predict", dog,
+                                        JPEG)))
+    assert label(answer) == "dog"
