@@ -265,3 +265,28 @@ def test_a_repository_in_s3_needs_get_object_only(repository, tmp_path, monkeypa
     answer = ok(invoke(handler, http_v2("POST", "/models/catsordogs/labels/stable/predict", dog,
                                         JPEG)))
     assert label(answer) == "dog"
+
+
+def test_the_upload_page_lets_a_person_choose_the_model(repository, photos, tmp_path_factory):
+    """In Chromium: the default model's page (the demo's version 2: "Dog or cat?") lists every
+    model; choosing fer gives its own question, and its answer on the astronaut: happy."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from infra.local_api import serve
+    from tests.test_upload_page import chromium
+
+    face = tmp_path_factory.mktemp("face") / "face.png"
+    face.write_bytes(astronaut_face(fmt="PNG"))
+    catalog = load_catalog(Settings.from_env({"MODEL_DIR": str(repository)}))
+    with serve(make_handler(create_app(catalog))) as url, chromium(tmp_path_factory) as browser:
+        browser.get(url + "/")
+        WebDriverWait(browser, 10).until(lambda _: browser.title == "Dog or cat?")
+        links = browser.find_elements(By.CSS_SELECTOR, "#models a")
+        assert [a.text for a in links] == ["catsordogs (default)", "fer", "onet"]
+        links[1].click()
+        WebDriverWait(browser, 10).until(lambda _: browser.title.startswith("Angry, disgust"))
+        result = browser.find_element(By.ID, "result")
+        browser.find_element(By.ID, "file").send_keys(str(face))
+        WebDriverWait(browser, 30).until(lambda _: result.text and result.text != "Thinking...")
+        assert result.text.startswith("happy"), result.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,13 @@ SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    with chromium(tmp_path_factory) as driver:
+        yield driver
+
+
+@contextmanager
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """Debian's headless Chromium under selenium, quit on exit."""
     if not (Path(CHROMEDRIVER).exists() and shutil.which("chromium")):
         pytest.fail("Debian's chromium and chromium-driver are missing: run `make browser`")
     options = webdriver.ChromeOptions()

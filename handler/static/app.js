@@ -9,8 +9,6 @@ const preview = document.getElementById("preview");
 const result = document.getElementById("result");
 const probabilities = document.getElementById("probabilities");
 
-// "/Prod" (no trailing slash) would resolve "predict" to "/predict": resolve against the folder.
-const base = new URL(location.pathname.endsWith("/") ? location.href : location.pathname + "/", location.href);
 
 // ["cat", "dog"] -> "Cat or dog?"; ["a", "b", "c"] -> "A, b or c?"
 function question(labels) {
@@ -22,7 +20,7 @@ function question(labels) {
 
 async function askTheModelsQuestion() {
   try {
-    const response = await fetch(new URL("model", base));
+    const response = await fetch(modelUrl);
     if (!response.ok) return; // keep the neutral heading; predictions still work or say why
     const model = await response.json();
     if (model.task) document.title = heading.textContent = question(model.task.labels);
@@ -59,7 +57,7 @@ fileInput.addEventListener("change", async () => {
   const form = new FormData();
   form.append("file", file);
   try {
-    const response = await fetch(new URL("predict", base), { method: "POST", body: form });
+    const response = await fetch(predictUrl, { method: "POST", body: form });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || response.statusText);
     const top = body.predictions[0];

@@ -3,7 +3,6 @@
 // URLs are relative to the page, so it works at / and behind an API Gateway stage (/Prod/).
 // Text goes in with textContent only: names come from the model's manifest, not from us.
 "use strict";
-const base = new URL(location.pathname.endsWith("/") ? location.href : location.pathname + "/", location.href);
 
 function dims(shape) {
   return `[${shape.map((d) => (d === null ? "?" : d)).join(", ")}]`;
@@ -29,7 +28,7 @@ function sample(tensor) {
 
 async function show() {
   try {
-    const response = await fetch(new URL("model", base));
+    const response = await fetch(modelUrl);
     const model = await response.json();
     if (!response.ok) throw new Error(model.error || response.statusText);
     document.title = document.getElementById("heading").textContent = `${model.name} ${model.version}`;
@@ -37,7 +36,7 @@ async function show() {
     fill(document.getElementById("outputs"), model.outputs);
     const inputs = Object.fromEntries(model.inputs.map((t) => [t.name, [sample(t)]]));
     document.getElementById("example").textContent =
-      `curl -H 'Content-Type: application/json' -d '${JSON.stringify({ inputs })}' ${new URL("predict", base)}`;
+      `curl -H 'Content-Type: application/json' -d '${JSON.stringify({ inputs })}' ${predictUrl}`;
   } catch (err) {
     const example = document.getElementById("example");
     example.className = "error";
