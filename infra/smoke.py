@@ -5,9 +5,10 @@
     python -m infra.smoke URL --bearer "$TOKEN"    # ApiAuth=JWT
     python -m infra.smoke URL --expect my.jpg=cat  # another model: your own photos and labels
 
-One line per check: GET /health, GET /model (name, version, signature, a classifier's labels),
-TF Serving's model status, and one multipart POST /predict per photo (default: the bundled
-kitten is a cat and the dog a dog, which only the demo model gets right). Exit status 0 if every check passes, 1 otherwise,
+One line per check: GET /health, GET /models and every served model (name, version, signature,
+a classifier's labels; every version loaded), TF Serving's status of each, and one multipart
+POST /predict per photo to the default model (default: the bundled kitten is a cat and the dog
+a dog, which only the demo model gets right). Exit status 0 if every check passes, 1 otherwise,
 2 for bad arguments. Standard library only (botocore is imported for --sigv4 alone), so it runs
 on any CI runner after `sam deploy`; it is not part of the function.
 """
@@ -82,10 +83,10 @@ def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 
 @dataclass
 class Smoke:
-    """The checks, sharing what earlier ones learned (the model's name and labels)."""
+    """The checks, sharing what earlier ones learned (the models' names and labels)."""
 
     api: Api
-    model: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def health(self) -> str:
         body = self.api.call("GET", "/health")
@@ -94,32 +95,46 @@ class Smoke:
         return f"ok, {body['model']} {body['version']}"
 
     def metadata(self) -> str:
-        body = self.api.call("GET", "/model")
+        """GET /models, then every served model's signature (and a classifier's labels)."""
+        listed = self.api.call("GET", "/models").get("models") or []
+        if not listed:
+            raise CheckFailed("GET /models lists no model")
+        unloaded = [f"{m['name']} {v['version']}" for m in listed for v in m["versions"]
+                    if v.get("state") != "available"]
+        if unloaded:
+            raise CheckFailed(f"versions not loaded: {', '.join(unloaded)}")
+        summaries = [self._model(m["name"]) for m in listed]
+        return "; ".join(summaries)
+
+    def _model(self, name: str) -> str:
+        body = self.api.call("GET", f"/models/{name}")
         if not re.fullmatch(r"[0-9a-f]{12}", str(body.get("version"))):
-            raise CheckFailed(f"version {body.get('version')!r} is not 12 hex digits")
+            raise CheckFailed(f"{name}: version {body.get('version')!r} is not 12 hex digits")
         inputs = [spec.get("name") for spec in body.get("inputs") or []]
         outputs = [spec.get("name") for spec in body.get("outputs") or []]
         if not (inputs and outputs and all(inputs) and all(outputs)):
-            raise CheckFailed(f"inputs {inputs} and outputs {outputs} do not name the signature")
-        self.model = body
+            raise CheckFailed(f"{name}: inputs {inputs} and outputs {outputs} do not name the "
+                              "signature")
+        self.models.append(body)
         if body.get("task") is None:  # a tensor model
             return (f"{body['name']} {body['version']}, inputs {', '.join(inputs)}, outputs "
                     f"{', '.join(outputs)}")
         labels = body["task"].get("labels")
         if not (isinstance(labels, list) and len(labels) >= 2 and len(set(labels)) == len(labels)
                 and all(isinstance(label, str) and label for label in labels)):
-            raise CheckFailed(f"labels {labels!r} are not two or more distinct names")
+            raise CheckFailed(f"{name}: labels {labels!r} are not two or more distinct names")
         return f"{body['name']} {body['version']}, labels {', '.join(labels)}"
 
     def tf_serving(self) -> str:
-        name = self.model.get("name")
-        if not name:
-            raise CheckFailed("no model name (GET /model failed)")
-        body = self.api.call("GET", f"/v1/models/{name}")
-        states = [v.get("state") for v in body.get("model_version_status", [])]
-        if states != ["AVAILABLE"]:
-            raise CheckFailed(f"model_version_status states {states}, expected ['AVAILABLE']")
-        return f"{name} AVAILABLE"
+        if not self.models:
+            raise CheckFailed("no model names (GET /models failed)")
+        for model in self.models:
+            body = self.api.call("GET", f"/v1/models/{model['name']}")
+            states = {v.get("state") for v in body.get("model_version_status", [])}
+            if states != {"AVAILABLE"}:
+                raise CheckFailed(f"{model['name']}: version states {sorted(states)}, expected "
+                                  "every one AVAILABLE")
+        return ", ".join(f"{m['name']} AVAILABLE" for m in self.models)
 
     def predict(self, photo: Path, label: str) -> str:
         data, content_type = multipart([(photo.name, photo.read_bytes())])
@@ -140,7 +155,7 @@ def run(api: Api, expect: list[tuple[Path, str]], out: Callable[[str], None] = p
     """Run every check, print one line each, then a summary; True if all passed."""
     smoke = Smoke(api)
     checks: list[tuple[str, Callable[[], str]]] = [
-        ("health", smoke.health), ("model", smoke.metadata), ("tf-serving", smoke.tf_serving),
+        ("health", smoke.health), ("models", smoke.metadata), ("tf-serving", smoke.tf_serving),
         *((f"predict {label}", lambda p=photo, want=label: smoke.predict(p, want))
           for photo, label in expect),
     ]

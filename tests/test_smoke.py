@@ -31,9 +31,9 @@ def test_passes_against_the_demo_model(local_api_url: str):
     code, lines = smoke(local_api_url)
     checks = by_check(lines)
     assert code == 0, lines
-    assert list(checks) == ["health", "model", "tf-serving", "predict cat", "predict dog"]
+    assert list(checks) == ["health", "models", "tf-serving", "predict cat", "predict dog"]
     assert all(line.startswith("PASS") for line in checks.values()), lines
-    assert "labels cat, dog" in checks["model"]
+    assert "labels cat, dog" in checks["models"]
     assert "test1.jpeg -> cat" in checks["predict cat"]
     assert "test2.jpeg -> dog" in checks["predict dog"]
     assert lines[-1] == f"smoke test passed: 5 checks against {local_api_url}"
@@ -59,7 +59,7 @@ def test_fails_when_the_model_gets_the_photos_wrong(seed_handler):
         code, lines = smoke(url)
     checks = by_check(lines)
     assert code == 1, lines
-    assert [checks[c][:4] for c in ("health", "model", "tf-serving")] == ["PASS"] * 3
+    assert [checks[c][:4] for c in ("health", "models", "tf-serving")] == ["PASS"] * 3
     assert checks["predict cat"].startswith("FAIL"), lines
     assert re.search(r"expected cat, got (horizontal|vertical) \(0\.\d\d\); 'cat' is not one of "
                      r"its labels", checks["predict cat"]), checks["predict cat"]
@@ -86,3 +86,29 @@ def test_sigv4_signs_for_the_api_region(monkeypatch):
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"
     ) and "/eu-west-3/execute-api/aws4_request" in headers["Authorization"]
     assert headers["Accept"] == "application/json" and "X-Amz-Date" in headers
+
+
+def test_checks_every_model_of_a_repository(tmp_path):
+    """A repository's function: every served model's signature and TF Serving status."""
+    from handler.adapter import lambda_handler
+    from handler.api import create_app
+    from handler.catalog import Catalog, Loaded, ServedModel, ServedVersion
+    from handler.config import Settings
+    from handler.loader import load_model
+    from infra.local_api import serve
+    from infra.smoke import Api, run
+    from tests.tensor_models import multi_io, strings
+
+    models = {}
+    for make in (multi_io, strings):
+        model = load_model(Settings.from_env({"MODEL_DIR": str(make(tmp_path / make.__name__))}))
+        version = ServedVersion(model.name, 1, "1", model.manifest, Loaded(model))
+        models[model.name] = ServedModel(model.name, {1: version})
+    catalog = Catalog(models, None, "0" * 64, model.limits, repository=True)
+    lines: list[str] = []
+    with serve(lambda_handler(create_app(catalog))) as url:
+        assert run(Api(url), [], lines.append)
+    checks = by_check(lines)
+    assert all(line.startswith("PASS") for line in checks.values()), lines
+    assert "multi" in checks["models"] and "inputs text, outputs echo" in checks["models"]
+    assert "multi AVAILABLE, strings AVAILABLE" in checks["tf-serving"]

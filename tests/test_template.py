@@ -632,15 +632,25 @@ def test_pre_traffic_hook_passes_a_version_that_serves(
     aws = run_hook(template, monkeypatch, real)
     assert aws.reports[0]["status"] == "Succeeded"
     assert [(name, event["rawPath"]) for name, event in aws.invoked] == [
-        (VERSION_ARN, "/health"), (VERSION_ARN, "/model")
+        (VERSION_ARN, "/health"), (VERSION_ARN, "/models"), (VERSION_ARN, "/models/catsordogs")
     ]
-    assert [a["statusCode"] for a in answers] == [200, 200]
-    assert json.loads(answers[1]["body"])["task"]["labels"] == ["cat", "dog"]
+    assert [a["statusCode"] for a in answers] == [200, 200, 200]
+    assert json.loads(answers[2]["body"])["task"]["labels"] == ["cat", "dog"]
 
 
 def _server_error_on_model(event: dict[str, Any]) -> tuple[Any, None]:
-    status = 500 if event["rawPath"] == "/model" else 200
-    return {"statusCode": status, "body": "{}"}, None
+    models = {"models": [{"name": "m", "versions": [{"state": "available"}]}]}
+    status = 500 if event["rawPath"] == "/models/m" else 200
+    return {"statusCode": status, "body": json.dumps(models)}, None
+
+
+def _a_version_unavailable(event: dict[str, Any]) -> tuple[Any, None]:
+    models = {"models": [{"name": "m", "versions": [{"state": "unavailable"}]}]}
+    return {"statusCode": 200, "body": json.dumps(models)}, None
+
+
+def _no_models(event: dict[str, Any]) -> tuple[Any, None]:
+    return {"statusCode": 200, "body": "{}"}, None
 
 
 def _init_failure(event: dict[str, Any]) -> tuple[Any, str]:
@@ -651,12 +661,14 @@ def _timeout(event: dict[str, Any]) -> tuple[Any, None]:
     raise TimeoutError("read timeout")
 
 
-@pytest.mark.parametrize("answer", [_server_error_on_model, _init_failure, _timeout],
-                         ids=["500-on-model", "init-failure", "invoke-raises"])
+@pytest.mark.parametrize("answer", [_server_error_on_model, _a_version_unavailable, _no_models,
+                                    _init_failure, _timeout],
+                         ids=["500-on-model", "a-version-unavailable", "no-models", "init-failure",
+                              "invoke-raises"])
 def test_pre_traffic_hook_fails_a_version_that_does_not(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, answer
 ) -> None:
-    """Anything but two 200s is reported Failed (CodeDeploy then rolls back before any traffic
+    """Anything but 200s from every served model (each version loaded) is reported Failed (CodeDeploy then rolls back before any traffic
     moves); an exception is reported too, never left for CodeDeploy's one-hour timeout."""
     try:
         aws = run_hook(template, monkeypatch, answer)
@@ -699,7 +711,7 @@ def test_pre_traffic_hook_is_invocable_by_codedeploy_and_least_privileged(
         },
     }
     assert {"ServerlessDeploymentApplication", f"{function}DeploymentGroup"} <= set(resources)
-    assert hook["Timeout"] > 2 * 40  # two invocations at the code's read timeout, then the report
+    assert hook["Timeout"] > 2 * 40  # a cold invocation at the read timeout, warm ones, the report
 
 
 def test_logs_have_retention(template: dict[str, Any]) -> None:
