@@ -35,7 +35,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from handler.manifest import MANIFEST_NAME, ModelBundleError, load_manifest, read_verified
+from handler.config import Settings
+from handler.manifest import MANIFEST_NAME, ModelBundleError
+from handler.repository import REPOSITORY_NAME
+from handler.source import Bundle, open_source
 from infra.image_deps import (
     ARCHES, DEFAULT_ARCH, LITERT_REQUIREMENTS, PYTHON_VERSION, pip_command, tree_size,
 )
@@ -72,23 +75,35 @@ def stage_handler(dest: Path) -> None:
 
 
 def stage_model(model_dir: Path, dest: Path) -> None:
-    """model.json and its .tflite into dest/model (MODEL_DIR=/var/task/model)."""
-    if not (model_dir / MANIFEST_NAME).is_file():
-        raise PackageError(f"no {MANIFEST_NAME} in {model_dir}: run `make model`")
+    """The model folder into dest/model (MODEL_DIR=/var/task/model): a bundle's model.json and
+    .tflite, or a repository's models.json and those of every served version, each .tflite
+    checked against its manifest (and each manifest against models.json)."""
     try:
-        manifest = load_manifest(model_dir)
-        tflite = manifest.artifacts.tflite
-        if tflite is None:
-            raise ModelBundleError(f"{model_dir / MANIFEST_NAME} names no model.tflite")
-        if Path(tflite.path).name != tflite.path:
-            raise ModelBundleError(f"the manifest's tflite path {tflite.path!r} is not "
-                                   "a file name beside it")
-        model = read_verified(model_dir, tflite)
+        source = open_source(Settings.from_env({"MODEL_DIR": str(model_dir),
+                                                "MODEL_RUNTIME": "litert"}))
+        config = source.repository()
+        bundles = [Bundle()] if config is None else [
+            Bundle(f"{e.name}/{n}", e.versions[str(n)], f"{e.name} {n} in models.json")
+            for e in config.model_config_list for n in e.served
+        ]
+        files = {}
+        for bundle in bundles:
+            manifest, folder = source.manifest(bundle)
+            data = source.model_file(bundle, manifest)  # no .tflite: "freeze with --tflite"
+            tflite = manifest.artifacts.tflite
+            assert tflite is not None
+            if Path(tflite.path).name != tflite.path:
+                raise ModelBundleError(f"the manifest's tflite path {tflite.path!r} is not "
+                                       "a file name beside it")
+            files[Path(bundle.sub) / MANIFEST_NAME] = (folder / MANIFEST_NAME).read_bytes()
+            files[Path(bundle.sub) / tflite.path] = data
     except ModelBundleError as exc:
         raise PackageError(f"{exc} (run `make model`: it freezes with --tflite)") from exc
-    (dest / "model").mkdir(parents=True)
-    shutil.copy2(model_dir / MANIFEST_NAME, dest / "model" / MANIFEST_NAME)
-    (dest / "model" / tflite.path).write_bytes(model)
+    if config is not None:
+        files[Path(REPOSITORY_NAME)] = (model_dir / REPOSITORY_NAME).read_bytes()
+    for relative, data in files.items():
+        (dest / "model" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (dest / "model" / relative).write_bytes(data)
 
 
 def install_requirements(dest: Path, arch: str) -> None:

@@ -105,8 +105,11 @@ def test_final_stage_copies_only_what_the_function_needs(stages: list[Stage]) ->
     from_context = {s.rstrip("/") for stage, sources, _ in copies if stage is None for s in sources}
     assert from_context == {"requirements-${TARGETARCH}.lock", "handler"}
     (model_copy,) = [(sources, dest) for stage, sources, dest in copies if stage == "model"]
-    assert sorted(model_copy[0]) == ["/model/model.json", "/model/model.pb", "/model/model.tflite"]
-    assert model_copy[1] == "${LAMBDA_TASK_ROOT}/model/"
+    # the model stages' /model holds the freeze step's output only (a bundle, or a repository)
+    assert model_copy == (["/model/"], "${LAMBDA_TASK_ROOT}/model/")
+    for stage in stages:
+        if stage.name and stage.name.startswith("model-"):
+            assert "/model" in stage.runs() + " ".join(d for _, _, d in stage.copies())
     for _, sources, _ in copies:
         for source in sources:
             assert source.strip("/").split("/")[0] not in BUILD_ONLY, f"{source} is build-only"
@@ -298,7 +301,8 @@ def test_handler_runs_from_the_image_layout_alone(
     for stage, sources, dest in stages[-1].copies():
         target = task / dest.replace("${LAMBDA_TASK_ROOT}", "").strip("/")
         for source in (s.replace("${TARGETARCH}", "amd64") for s in sources):
-            origin = demo_model_dir / Path(source).name if stage == "model" else ROOT / source
+            # the model stage's /model/: the frozen bundle (or a repository), as the demo's
+            origin = demo_model_dir if stage == "model" else ROOT / source
             if origin.is_dir():  # COPY dir/ dest/ copies the folder's contents into dest
                 shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
             else:  # into the folder `dest/`, or as the file `dest`

@@ -259,14 +259,15 @@ def test_local_invoke_takes_the_lite_functions_config(demo_model_dir: Path) -> N
 
 
 def test_refuses_a_bundle_without_its_tflite(demo_model_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(PackageError, match=r"no model\.json in .*: run `make model`"):
+    with pytest.raises(PackageError, match=r"no manifest at .*model\.json: run the freeze step"):
         zip_package.stage_model(tmp_path / "nothing", tmp_path / "out")
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     manifest = json.loads((demo_model_dir / "model.json").read_text())
     del manifest["artifacts"]["tflite"]
     (bundle / "model.json").write_text(json.dumps(manifest))
-    with pytest.raises(PackageError, match=r"names no model\.tflite .*run `make model`"):
+    with pytest.raises(PackageError, match=r"needs model\.tflite, and the manifest of catsordogs \w+ names none: "
+                                           r"freeze with --tflite"):
         zip_package.stage_model(bundle, tmp_path / "out")
 
 
@@ -302,3 +303,27 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "left-over").touch()
     with pytest.raises(PackageError, match="is not empty"):
         zip_package.package(tmp_path)
+
+
+def test_stages_a_repository_with_each_served_versions_tflite(demo_model_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """A repository: models.json and, of every served version, model.json and model.tflite
+    (never model.pb), each checked; a version models.json does not record stays out."""
+    import hashlib
+
+    repo = tmp_path / "repo"
+    for version in ("1", "2", "3"):
+        shutil.copytree(demo_model_dir, repo / "catsordogs" / version)
+    digest = hashlib.sha256((demo_model_dir / "model.json").read_bytes()).hexdigest()
+    (repo / "models.json").write_text(json.dumps({"model_config_list": [{
+        "name": "catsordogs", "model_version_policy": {"all": {}},
+        "versions": {"1": digest, "2": digest}}]}))
+    zip_package.stage_model(repo, tmp_path / "out")
+    staged = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                    if p.is_file())
+    assert staged == ["model/catsordogs/1/model.json", "model/catsordogs/1/model.tflite",
+                      "model/catsordogs/2/model.json", "model/catsordogs/2/model.tflite",
+                      "model/models.json"]
+    (repo / "catsordogs" / "2" / "model.tflite").write_bytes(b"tampered")
+    with pytest.raises(PackageError, match=r"catsordogs/2/model\.tflite does not match"):
+        zip_package.stage_model(repo, tmp_path / "again")
