@@ -16,13 +16,15 @@ MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools checkov lock browser demo-model model run test events bench smoke clean \
+.PHONY: help setup tools checkov lock browser demo-model model repository pin run test events \
+	bench smoke clean \
 	build-LiteInferenceFunction
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
-	@echo "other: setup tools checkov lock browser demo-model model events bench smoke clean"
+	@echo "other: setup tools checkov lock browser demo-model model repository pin events bench"
+	@echo "       smoke clean"
 
 # $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
 define venv
@@ -80,6 +82,19 @@ $(MODEL_DIR)/model.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py handler/m
 		--model_config $(DEMO_DIR)/model_config.json --tflite
 
 model: $(MODEL_DIR)/model.json
+
+# A model repository to try several models in one function (demo.repository): the demo in two
+# versions, fer and ONet. Serve it: make run MODEL_DIR=build/repository
+REPO_DIR ?= build/repository
+$(REPO_DIR)/models.json: $(DEMO_DIR)/checkpoint/checkpoint freeze/*.py demo/*.py handler/*.py
+	rm -rf $(REPO_DIR)
+	$(PY) -m demo.repository --out $(REPO_DIR) --demo-build $(DEMO_DIR)
+
+repository: $(REPO_DIR)/models.json
+
+# What MODEL_SHA256 (template.yaml's ModelSha256) pins for MODEL_DIR, a bundle or a repository.
+pin: setup
+	@$(PY) -m freeze.pin $(MODEL_DIR)
 
 # sam build's step for the LiteRT zip function (template.yaml: BuildMethod makefile), run in this
 # folder with ARTIFACTS_DIR set by SAM: handler/, the model's json + tflite, and the locked

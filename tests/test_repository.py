@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
-from demo.zoo import astronaut_face, freeze_args
+from demo.zoo import astronaut_face
 from freeze.repository import pin
 from handler.adapter import lambda_handler as make_handler
 from handler.api import create_app
 from handler.config import Settings
 from handler.loader import load_catalog
 from handler.manifest import ModelBundleError
-from tests.conftest import run_module
 from tests.handler_events import http_v2, invoke
 
 pytestmark = pytest.mark.slow
@@ -42,25 +41,11 @@ def edit(repository: Path, change: Callable[[dict], None]) -> None:
 @pytest.fixture(scope="module")
 def repository(demo_build: Path, zoo: dict[str, Path], tmp_path_factory) -> Path:
     """Built as a user builds one: `python -m freeze --repository` per version, then the
-    version policy, labels and default model written into models.json."""
-    repo = tmp_path_factory.mktemp("repository")
-    demo = ["--checkpoint_dir", demo_build / "checkpoint",
-            "--model_config", demo_build / "model_config.json", "--tflite"]
-    run_module("freeze", *demo, "--repository", repo, "--name", "catsordogs")
-    run_module("freeze", *demo, "--labels", "dog,cat", "--repository", repo, "--name", "catsordogs")
-    for name in ("fer", "onet"):
-        args = freeze_args(zoo[name], repo / "unused")
-        at = args.index("--output_dir")
-        run_module("freeze", *args[:at], *args[at + 2:], "--repository", repo)
+    version policy, labels and default model written into models.json (demo.repository, what
+    `make repository` runs)."""
+    from demo.repository import build
 
-    def policy(document: dict) -> None:
-        cats = document["model_config_list"][0]
-        cats["model_version_policy"] = {"all": {}}
-        cats["version_labels"] = {"stable": 1, "canary": 2}
-        document["default_model"] = "catsordogs"
-
-    edit(repo, policy)
-    return repo
+    return build(tmp_path_factory.mktemp("repository"), demo_build, zoo["fer"].parent)
 
 
 @pytest.fixture(scope="module", params=["tensorflow", "litert"])
