@@ -4,7 +4,8 @@
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
 Keras file it came from (for the size comparison); --multi-dir is where the multi-output model
-(mtcnn's ONet, from demo.zoo) is exported and frozen. Every figure that needs the handler comes from
+(mtcnn's ONet, from demo.zoo) is exported and frozen, --repository-dir the repository of
+several models (demo.repository). Every figure that needs the handler comes from
 fresh processes of this interpreter with the function's environment (template.yaml + MODEL_DIR),
 once per runtime (MODEL_RUNTIME=tensorflow, and =litert if the bundle has a model.tflite), so the
 two runtimes are measured side by side in one run; cold start, warm path and batching alternate
@@ -25,10 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import batching, cold_start, local_api, multi_output, report, size, warm_path
+from benchmarks import (
+    batching, cold_start, local_api, multi_output, report, repository, size, warm_path,
+)
 from benchmarks.common import ROOT, machine, run_child, runtime_envs
 
-SECTIONS = ("cold_start", "warm_path", "multi_output", "local_api", "batching", "memory", "size")
+SECTIONS = ("cold_start", "warm_path", "multi_output", "repository", "local_api", "batching",
+            "memory", "size")
 #: (full, --quick) counts.
 COUNTS = {
     "cold_rounds": (7, 1),
@@ -38,6 +42,7 @@ COUNTS = {
     "api_seconds": (20.0, 5.0),
     "batch_repeats": (15, 1),
     "memory_invocations": (10_000, 50),
+    "repository_rounds": (3, 1),
 }
 
 
@@ -66,6 +71,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     section("multi_output", lambda: multi_output.measure_runtimes(
         {r: env for r, env in runtime_envs(multi_output.build(args.multi_dir))[0].items()
          if r in envs}, pick["warm_calls"], pick["processes_per_runtime"]))
+    section("repository", lambda: repository.measure_runtimes(
+        envs, repository.build(args.repository_dir, args.demo_dir), pick["repository_rounds"],
+        memory_mb=int(next(iter(envs.values()))["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])))
     section("local_api", lambda: each_runtime(lambda env: local_api.measure(
         env, [1, 2, 8], pick["api_requests"], pick["api_seconds"])))
     section("batching", lambda: batching.measure_runtimes(
@@ -93,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo-dir", type=Path, default=ROOT / "build" / "demo")
     parser.add_argument("--multi-dir", type=Path, default=ROOT / "build" / "bench-onet",
                         help="where the multi-output model (ONet) is exported and frozen")
+    parser.add_argument("--repository-dir", type=Path, default=ROOT / "build" / "bench-repository",
+                        help="where the repository (demo.repository) is built")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "benchmarks.json",
                         help="where to write the figures as JSON")
     parser.add_argument("--markdown", type=Path, default=None,

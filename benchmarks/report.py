@@ -168,6 +168,30 @@ def _multi_output(m: dict[str, Any], runtimes: list[str]) -> list[str]:
     return [*lines, ""]
 
 
+def _repository(r: dict[str, Any], runtimes: list[str]) -> list[str]:
+    first = r[runtimes[0]]
+    configs = [c for c in first if isinstance(first[c], dict) and "init_s" in first[c]]
+    lines = [
+        f"### Several models in one function (median of {r['rounds']} fresh processes each; "
+        f"GB-seconds at {r['memory_mb']} MB)", "",
+        *_table(["served", *_heads(runtimes, "INIT s", "peak RSS MB", "first requests ms")], [
+            [f"`{c}` ({first[c]['versions']} versions)" if c.startswith("repository")
+             else f"`{c}` alone", *(x for rt in runtimes for x in (
+                 f"{r[rt][c]['init_s']:.2f}", f"{r[rt][c]['peak_rss_mb']:.0f}",
+                 ", ".join(f"{n} {ms:.0f}" for n, ms in r[rt][c]["first_request_ms"].items())))]
+            for c in configs
+        ]), "",
+    ]
+    for rt in runtimes:
+        x = r[rt]
+        lines.append(
+            f"{LABELS[rt]}: each version added at INIT costs {x['added_init_s_per_version']:.2f} s; "
+            f"INIT of the repository {x['init_gb_s']['repository']:.2f} GB-s against "
+            f"{x['init_gb_s']['functions_per_model']:.2f} GB-s for a function per model (three "
+            f"cold starts).")
+    return [*lines, ""]
+
+
 def _local_api(a: dict[str, Any], runtimes: list[str]) -> list[str]:
     first = a[runtimes[0]]
     return [
@@ -267,7 +291,7 @@ def markdown(results: dict[str, Any]) -> str:
         *_side_by_side(results),
     ]
     sections = {"cold_start": _cold, "warm_path": _warm, "multi_output": _multi_output,
-                "local_api": _local_api,
+                "repository": _repository, "local_api": _local_api,
                 "batching": _batching, "memory": _memory, "size": _size}
     for key, render in sections.items():
         if key in results:

@@ -28,7 +28,8 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     out = tmp_path / "bench.json"
     proc = run_module(
         "benchmarks", "--quick", "--model-dir", demo_model_dir, "--demo-dir", demo_build,
-        "--multi-dir", tmp_path / "onet", "--json", out, "--markdown", tmp_path / "RESULTS.md",
+        "--multi-dir", tmp_path / "onet", "--repository-dir", tmp_path / "repository",
+        "--json", out, "--markdown", tmp_path / "RESULTS.md",
     )
     results = json.loads(out.read_text("utf-8"))
     runtimes = ["tensorflow", "litert"]
@@ -66,6 +67,11 @@ def test_quick_run_emits_every_section_for_both_runtimes(
         for path in ("v2_json", "v2_binary", "tfserving_rows", "run"):
             assert 0 < multi[path]["p50_ms"] <= multi[path]["p99_ms"]
 
+        repo = results["repository"][runtime]
+        assert repo["repository"]["versions"] == 4 and repo["repository lazy"]["versions"] == 4
+        assert repo["init_gb_s"]["repository"] < repo["init_gb_s"]["functions_per_model"]
+        assert set(repo["repository"]["first_request_ms"]) == {"catsordogs", "fer", "onet"}
+
     memory = results["memory"]
     tf_memory, lite_memory = memory["tensorflow"], memory["litert"]
     assert tf_memory["graph_ops_before"] == tf_memory["graph_ops_after"]  # the graph is finalized
@@ -84,6 +90,7 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     assert "| handler cold start, phase | TensorFlow ms |" in proc.stdout
     assert "| LiteRT / TensorFlow |" in proc.stdout
     assert "### A multi-output model (onet" in proc.stdout
+    assert "### Several models in one function" in proc.stdout
     assert (tmp_path / "RESULTS.md").read_text("utf-8").startswith("## Benchmark results")
 
 
