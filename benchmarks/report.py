@@ -188,7 +188,10 @@ def _repository(r: dict[str, Any], runtimes: list[str]) -> list[str]:
             f"{LABELS[rt]}: each version added at INIT costs {x['added_init_s_per_version']:.2f} s; "
             f"INIT of the repository {x['init_gb_s']['repository']:.2f} GB-s against "
             f"{x['init_gb_s']['functions_per_model']:.2f} GB-s for a function per model (three "
-            f"cold starts).")
+            f"cold starts). MODEL_LOAD=lazy, a budget of one demo graph, the demo's two "
+            f"versions alternating (each request loads one, unloads the other): RSS "
+            f"{x['churn_rss_mb'][0]:.0f} MB after the first cycle, {x['churn_rss_mb'][-1]:.0f} MB "
+            f"after {len(x['churn_rss_mb'])}.")
     return [*lines, ""]
 
 

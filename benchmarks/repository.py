@@ -11,6 +11,7 @@ configurations alternate round by round, medians are reported.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -18,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, alternating, child_main, lambda_context, run_child
+from benchmarks.common import (
+    ROOT, alternating, child_main, lambda_context, rss_kb, run_child,
+)
 
 #: the function per model: each a single bundle of the repository
 SINGLES = ("catsordogs/1", "fer/1", "onet/1")
@@ -32,6 +35,29 @@ def build(folder: Path, demo_dir: Path) -> Path:
             command += ["--demo-build", str(demo_dir)]
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return folder
+
+
+def churn(cycles: int) -> dict[str, Any]:
+    """In a fresh process with MODEL_LOAD=lazy and a budget of one demo graph: requests
+    alternating between the demo's two versions, so each loads one and unloads the other; RSS
+    after each cycle (does freed memory return to the system?)."""
+    from demo.photos import photo_path
+    from handler.app import catalog, handler
+    from infra.local_api import http_api_event
+
+    dog = photo_path("dog").read_bytes()
+    rss = []
+    for _ in range(cycles):
+        for number in (1, 2):
+            event = http_api_event(
+                "POST", f"/models/catsordogs/versions/{number}/predict",
+                [("host", "api.example.com"), ("content-type", "image/jpeg")], dog, "192.0.2.1")
+            if handler(event, lambda_context())["statusCode"] != 200:
+                raise RuntimeError(f"catsordogs {number} did not answer")
+        rss.append(rss_kb() / 1024)
+    slot = catalog.models["catsordogs"].versions[2].slot
+    assert slot is not None
+    return {"runtime": slot.get().runtime.name, "rss_mb": rss}
 
 
 def measure() -> dict[str, Any]:
@@ -98,8 +124,14 @@ def measure_runtimes(envs: dict[str, dict[str, str]], repository: Path, rounds: 
         first_alone = rows[SINGLES[0]]["init_s"]
         repo = rows["repository"]
         gb = memory_mb / 1024
+        graph_mb = (repository / SINGLES[0] / "model.pb").stat().st_size / 2**20
+        cycles = run_child("benchmarks.repository", {
+            **envs[runtime], "MODEL_DIR": str(repository), "MODEL_LOAD": "lazy",
+            "MODEL_MEMORY_BUDGET_MB": str(int(graph_mb) + 1), "BENCH_CHURN": "1",
+        }, cycles=10 if rounds > 1 else 2)["rss_mb"]
         results[runtime] = {
             **rows,
+            "churn_rss_mb": cycles,
             "functions_per_model_init_s": singles_init,
             "added_init_s_per_version": (repo["init_s"] - first_alone) / (repo["versions"] - 1),
             "init_gb_s": {"repository": repo["init_s"] * gb,
@@ -109,4 +141,4 @@ def measure_runtimes(envs: dict[str, dict[str, str]], repository: Path, rounds: 
 
 
 if __name__ == "__main__":
-    child_main(measure)
+    child_main(churn if os.environ.get("BENCH_CHURN") else measure)

@@ -275,3 +275,42 @@ def test_the_upload_page_lets_a_person_choose_the_model(repository, photos, tmp_
         browser.find_element(By.ID, "file").send_keys(str(face))
         WebDriverWait(browser, 30).until(lambda _: result.text and result.text != "Thinking...")
         assert result.text.startswith("happy"), result.text
+
+
+def test_publishing_refuses_an_existing_version_and_the_pin_needs_no_tensorflow(
+    repository, demo_build, tmp_path
+):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    before = (copy / "models.json").read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "freeze", "--checkpoint_dir", demo_build / "checkpoint",
+         "--model_config", demo_build / "model_config.json", "--repository", copy,
+         "--name", "catsordogs", "--version", "2"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert proc.returncode == 1 and "version 2 of catsordogs is already built" in proc.stderr
+    assert (copy / "models.json").read_bytes() == before  # nothing half-done
+    assert sorted(p.name for p in (copy / "catsordogs").iterdir()) == ["1", "2"]  # no staging
+    probe = ("import runpy, sys; sys.argv = ['freeze.pin', sys.argv[1]]\n"
+             "try: runpy.run_module('freeze.pin', run_name='__main__')\n"
+             "except SystemExit: pass\n"
+             "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, str(copy)], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == [pin(copy), "False"]
+
+
+def test_a_pin_mismatch_fails_even_when_told_to_serve_the_rest(repository, tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    edit(copy, lambda document: document.update(on_load_error="serve_others"))
+    manifest = copy / "onet" / "1" / "model.json"
+    manifest.write_text(manifest.read_text().replace('"face"', '"FACE"'))
+    with pytest.raises(ModelBundleError, match=r"is not the pinned onet 1 in models.json"):
+        load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))
