@@ -38,7 +38,7 @@ def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
             components.update(json_schema.pop("$defs", {}))
             components[body.__name__] = json_schema
         catalog: Catalog = app.state.catalog
-        for protocol in (tfserving, v2):
+        for protocol in PROTOCOLS:
             protocol.pin_paths(schema, catalog)
         only = catalog.only_model()
         if only is not None:  # one model: the bodies say its signature (several: any)

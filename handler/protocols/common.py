@@ -3,7 +3,7 @@ helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -49,17 +49,31 @@ def numbered(request: Request, served: ServedModel) -> ServedVersion:
     return served.latest
 
 
+async def version_number(version: int) -> None:
+    """Declares a `{version:int}` path segment (`numbered` reads it)."""
+
+
+async def version_label(label: str) -> None:
+    """Declares a `{label}` path segment (`numbered` reads it)."""
+
+
+#: the version pins of TF Serving's paths (and the native API's)
+NUMBERED_PINS = {"/versions/{version:int}": version_number, "/labels/{label:label}": version_label}
+
+
 def pinned_route[Endpoint: Callable[..., Any]](
-    router: APIRouter, method: str, path: str, pins: Sequence[str], **kwargs: Any,
+    router: APIRouter, method: str, path: str, pins: Mapping[str, Callable[..., Any]],
+    **kwargs: Any,
 ) -> Callable[[Endpoint], Endpoint]:
     """Register an endpoint at `path` and at each pinned form of it: a version (or label) path
-    segment after `{name:model}`, which the endpoint's dependencies read. One endpoint serves
-    every form, so they cannot drift apart."""
+    segment after `{name:model}`, declared by that pin's dependency and read by the endpoint's.
+    One endpoint serves every form, so they cannot drift apart."""
     def register(endpoint: Endpoint) -> Endpoint:
-        for pin in ("", *pins):
+        forms = {"": [], **{pin: [Depends(declare)] for pin, declare in pins.items()}}
+        for pin, dependencies in forms.items():
             router.api_route(
                 path.replace("{name:model}", "{name:model}" + pin, 1), methods=[method],
-                responses=ERROR_RESPONSES, **kwargs,
+                responses=ERROR_RESPONSES, dependencies=dependencies, **kwargs,
             )(endpoint)
         return endpoint
     return register

@@ -14,13 +14,14 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.datastructures import UploadFile
 
-from handler.catalog import ServedVersion, ready
+from handler.catalog import Catalog, ServedVersion, ready
 from handler.classification import classify
 from handler.errors import BadRequest, Unprocessable, UnsupportedMediaType
 from handler.http_errors import ERROR_RESPONSES
 from handler.manifest import Classification, InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
+    NUMBERED_PINS,
     NamedServed,
     Served,
     exactly_one,
@@ -32,7 +33,7 @@ from handler.protocols.common import (
     request_body,
     schema_ref,
 )
-from handler.protocols.openapi import NULL, batch, named
+from handler.protocols.openapi import NULL, batch, named, pin_path_parameters
 from handler.tensors import b64decode, input_from_json, outputs_json
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -49,7 +50,7 @@ async def _named(request: Request, served: NamedServed) -> ServedVersion:
 
 DefaultVersion = Annotated[ServedVersion, Depends(_default)]
 NamedVersion = Annotated[ServedVersion, Depends(_named)]
-PINS = ("/versions/{version:int}", "/labels/{label:label}")
+PINS = NUMBERED_PINS
 
 router = APIRouter(tags=["native"])
 
@@ -348,6 +349,16 @@ async def named_predict(request: Request, version: NamedVersion, k: K = None) ->
     return await _predict(request, version, k)
 
 
+def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
+    """The served names, versions and labels as this API's path parameters' enums."""
+    served = catalog.models.values()
+    pin_path_parameters(schema, "/models/", {
+        "name": list(catalog.models),
+        "version": sorted({n for s in served for n in s.versions}),
+        "label": sorted({label for s in served for label in s.labels}),
+    })
+
+
 def openapi(schema: dict[str, Any], model: Model) -> None:
     """This API's part of `schema` narrowed to `model` (see handler/protocols/openapi.py): its
     inputs by name, and images only for a model whose one input takes them."""
@@ -356,13 +367,18 @@ def openapi(schema: dict[str, Any], model: Model) -> None:
     body["inputs"] = {"description": body["inputs"]["description"], "anyOf": [
         named({spec.name: batch(spec, max_batch) for spec in m.inputs}), NULL
     ]}
-    content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+    contents = [
+        operations["post"]["requestBody"]["content"] for path, operations in schema["paths"].items()
+        if path == "/predict" or (path.startswith("/models/") and path.endswith("/predict"))
+    ]
     if m.image_input is None:
         body["images"] = {**NULL, "description": "This model takes no images."}
-        del content["multipart/form-data"], content["image/*"]
+        for content in contents:
+            del content["multipart/form-data"], content["image/*"]
         return
     body["images"] = {"description": body["images"]["description"], "anyOf": [{
         "type": "array", "minItems": 1, "maxItems": max_batch,
         "items": {"type": "string", "contentEncoding": "base64"},
     }, NULL]}
-    content["multipart/form-data"]["schema"]["properties"]["file"]["maxItems"] = max_batch
+    for content in contents:
+        content["multipart/form-data"]["schema"]["properties"]["file"]["maxItems"] = max_batch

@@ -39,6 +39,7 @@ from handler.errors import BadRequest
 from handler.manifest import TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
+    NUMBERED_PINS,
     NamedServed,
     exactly_one,
     numbered,
@@ -169,7 +170,7 @@ async def _ready(version: Annotated[ServedVersion, Depends(_selected)]) -> Model
 
 #: `model: ReadyModel`: the model of the version the path names (or the highest), loaded
 ReadyModel = Annotated[Model, Depends(_ready)]
-PINS = ("/versions/{version:int}", "/labels/{label:label}")
+PINS = NUMBERED_PINS
 
 
 def _status(version: ServedVersion) -> ModelVersionStatus:

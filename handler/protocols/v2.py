@@ -185,7 +185,11 @@ async def _ready(version: Selected) -> Model:
 
 #: `model: ReadyModel`: the model of the version the path names (or the highest), loaded
 ReadyModel = Annotated[Model, Depends(_ready)]
-PINS = ("/versions/{version}",)
+async def _version(version: str) -> None:
+    """Declares the `{version}` path segment (`_selected` reads it)."""
+
+
+PINS = {"/versions/{version}": _version}
 
 
 @pinned_route(router, "GET", "/models/{name:model}", PINS)
