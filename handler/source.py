@@ -17,7 +17,6 @@ preprocessing and model alike.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
 
 from handler import trust
 from handler.config import Settings
@@ -25,6 +24,7 @@ from handler.manifest import (
     MANIFEST_NAME, Artifact, Manifest, ModelBundleError, load_manifest, read_verified,
 )
 from handler.runtime import artifact_for, check_model
+from handler.storage import s3_location
 
 
 def read_bundle(settings: Settings) -> tuple[Manifest, bytes]:
@@ -48,10 +48,12 @@ def _checked_manifest(model_dir: Path, settings: Settings) -> tuple[Manifest, Ar
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/prefix` -> (bucket, prefix without slashes at its ends)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ModelBundleError(f"MODEL_S3_URI={uri!r} is not of the form s3://bucket/prefix")
-    return parsed.netloc, parsed.path.strip("/")
+    try:
+        where = s3_location(uri)
+    except ValueError as exc:
+        raise ModelBundleError(f"MODEL_S3_URI={exc}") from None
+    assert where.bucket is not None
+    return where.bucket, where.prefix.rstrip("/")
 
 
 def download_from_s3(uri: str, settings: Settings) -> tuple[Manifest, bytes]:
