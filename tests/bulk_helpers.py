@@ -23,12 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from events.bulk import INPUT_BUCKET, INPUT_PREFIX, OUTPUT_BUCKET, OUTPUT_PREFIX
 from tests.handler_events import lambda_context
 
-INPUT_BUCKET = "tf-lambda-serving-input"
-OUTPUT_BUCKET = "tf-lambda-serving-output"
-INPUT_PREFIX = "photos/"
-OUTPUT_PREFIX = "records/"
 #: a small MAX_OBJECT_BYTES for the tests, so that a too-large object stays small
 TEST_MAX_OBJECT_BYTES = 1_000_000
 
