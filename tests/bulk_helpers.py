@@ -142,7 +142,7 @@ def batch_entry(**env: str) -> Iterator[ModuleType]:
     from infra.lambda_runtime import function_config, lambda_environment
 
     saved = dict(os.environ)
-    os.environ.update({**lambda_environment(function_config()), **env})
+    os.environ.update({**lambda_environment(function_config("BatchFunction")), **env})
     try:
         spec = importlib.util.find_spec("handler.batch")
         assert spec is not None and spec.loader is not None
