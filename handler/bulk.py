@@ -24,13 +24,15 @@ record: a retry can fix it, TransientError; the engine retries) or `skipped` (no
 or a resumed input). A bug raises, failing the whole batch, which the engine retries or reports.
 
 Objects are read and decoded, and records written, by `threads` threads, so that S3's latency
-overlaps; the model runs in the calling thread, one batch at a time (TensorFlow uses every core
-for it), which also keeps Powertools' metrics (not thread-safe) in one thread. Memory: each thread
-holds at most one object's bytes and its decoded image at a time, beside the batch's rows.
+overlaps; the model runs in the calling thread, one batch at a time under `lock` (TensorFlow
+uses every core for it), which also keeps Powertools' metrics (not thread-safe) to one thread at
+a time when runs overlap. Memory: each thread holds at most one object's bytes and its decoded
+image at a time, beside the batch's rows.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -129,6 +131,9 @@ class BulkJob:
         self.limits = replace(model.limits, max_image_bytes=max_object_bytes)
         self.skip = skip
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bulk")
+        #: held for the model and for metrics, so that runs may overlap (infra.batch runs
+        #: several batches at once: their reads and writes overlap, their model runs take turns)
+        self.lock = threading.Lock()
 
     def close(self, cancel: bool = False) -> None:
         """Stop the threads (dropping queued work when `cancel`)."""
@@ -142,10 +147,12 @@ class BulkJob:
         batch."""
         started = time.perf_counter()
         items = list(self._pool.map(partial(self._load, sink), refs))
-        model_ms = self._answer([item for item in items if item.example is not None])
+        with self.lock:
+            model_ms = self._answer([item for item in items if item.example is not None])
         outcomes = list(self._pool.map(partial(self._write, sink), items))
         report = Report(outcomes, model_ms, time.perf_counter() - started)
-        self._emit(report)
+        with self.lock:
+            self._emit(report)
         return report
 
     # --- per object, in the threads -------------------------------------------------------------
