@@ -203,3 +203,24 @@ def test_s3_transient_failures_exit_1_and_a_rerun_completes(s3_env, inputs, monk
     monkeypatch.setattr(s3_module, "client", real_client)
     assert batch.main([SRC, DST]) == 0
     assert len(by_input(stored_records(s3_env))) == len(inputs)
+
+
+@pytest.mark.slow
+def test_local_invoke_runs_the_batch_functions_entry(tmp_path, cli_env) -> None:
+    """`python -m infra.invoke --function LiteBatchFunction` (the `sam local invoke` stand-in)
+    takes the batch function's entry point, memory and timeout from template.yaml."""
+    import json
+
+    event = json.loads((ROOT / "events" / "bulk" / "sqs-s3-notifications.json").read_text())
+    event["Records"] = event["Records"][:1]  # S3's test event: answered without S3
+    path = tmp_path / "test-event.json"
+    path.write_text(json.dumps(event))
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.invoke", str(path), "--function", "LiteBatchFunction",
+         "--env", "OUTPUT_S3_URI=s3://tf-lambda-serving-output/records/",
+         "--env", "AWS_DEFAULT_REGION=us-east-1"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **cli_env}, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == {"batchItemFailures": []}
+    assert "Memory Size: 1769 MB" in proc.stderr and "Init Duration" in proc.stderr
