@@ -16,14 +16,14 @@ MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools checkov lock browser node demo-model model run test events bench smoke \
-	clean build-LiteInferenceFunction build-LiteBatchFunction batch
+.PHONY: help setup tools checkov lock browser node demo-model model run test events bench bench-bulk \
+	smoke clean build-LiteInferenceFunction build-LiteBatchFunction batch
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
 	@echo "make batch SRC=photos/ DST=records/   # classify a folder or s3:// prefix (infra/batch.py)"
-	@echo "other: setup tools checkov lock browser node demo-model model events bench smoke clean"
+	@echo "other: setup tools checkov lock browser node demo-model model events bench bench-bulk smoke clean"
 
 # $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
 define venv
@@ -124,6 +124,11 @@ events: model
 
 bench: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
+
+# Bulk inference: objects/s per container at batch 1, 8, 32 on both runtimes, and the cost of a
+# million predictions per engine against the HTTP API (benchmarks/bulk.py, ~2 min).
+bench-bulk: model
+	$(PY) -m benchmarks.bulk --model-dir $(MODEL_DIR) $(BENCH_ARGS)
 
 # Post-deploy check of a live API: make smoke URL=https://... [SMOKE_ARGS=--sigv4]
 smoke: setup
