@@ -6,6 +6,7 @@ limits, both runtimes alike, and a tensor model's .npy/.npz objects.
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,31 @@ def test_a_tensor_model_reads_npz_objects_by_input_name(s3, multi_dir, runtime) 
         assert len(outputs["scores"]) == 2
     for key, (_, code) in bad.items():
         assert records[key]["error"]["code"] == code, key
+
+
+def test_a_one_input_tensor_model_reads_npy_objects(s3, tmp_path_factory) -> None:
+    """tensor_models.strings (one string input, text [?]): each .npy one example, with or
+    without a batch dimension of 1, text or bytes; numbers where strings belong are refused."""
+    from tests.tensor_models import strings
+
+    model_dir = strings(tmp_path_factory.mktemp("strings"))
+    good = {"texts/hello.npy": (np.array("hello"), "hello"),
+            "texts/naive.npy": (np.array(["naïve"]), "naïve"),
+            "texts/bytes.npy": (np.array(b"raw bytes"), "raw bytes")}
+    bad = {"texts/bad/number.npy": (np.array(1.5), "wrong_dtype"),
+           "texts/bad/two.npy": (np.array(["a", "b"]), "wrong_shape"),  # 2 examples, not one
+           "texts/bad/latin1.npy": (np.array(b"caf\xe9"), "output_not_text")}
+    upload(s3, {key: npy(array) for key, (array, _) in {**good, **bad}.items()}, prefix="")
+    clear_output(s3)
+    with batch_entry(MODEL_DIR=str(model_dir)) as module:
+        event = map_batch(listed(s3, prefix="texts/"))
+        event["BatchInput"]["InputPrefix"] = "texts/"
+        invoke(module, event)
+    records = by_input(stored_records(s3))
+    for key, (_, text) in good.items():
+        assert records[key]["answer"]["outputs"]["echo"] == text, key
+        assert records[key]["answer"]["outputs"]["echo_bytes"] == {
+            "b64": base64.b64encode(text.encode()).decode()}
+    assert records["texts/bad/number.npy"]["error"]["code"] == "wrong_dtype"
+    assert records["texts/bad/two.npy"]["error"]["code"] == "wrong_shape"
+    assert records["texts/bad/latin1.npy"]["error"]["code"] == "output_not_text"
