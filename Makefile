@@ -16,15 +16,15 @@ MODEL_DIR ?= model
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup tools checkov lock browser demo-model model repository pin run test events \
-	bench smoke clean \
-	build-LiteInferenceFunction
+.PHONY: help setup tools checkov lock browser node demo-model model repository pin run test events \
+	bench bench-bulk smoke clean build-LiteInferenceFunction build-LiteBatchFunction batch
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
-	@echo "other: setup tools checkov lock browser demo-model model repository pin events bench"
-	@echo "       smoke clean"
+	@echo "make batch SRC=photos/ DST=records/   # classify a folder or s3:// prefix (infra/batch.py)"
+	@echo "other: setup tools checkov lock browser node demo-model model repository pin events"
+	@echo "       bench bench-bulk smoke clean"
 
 # $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
 define venv
@@ -69,6 +69,18 @@ browser:
 		else echo "error: install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)" >&2; exit 1; fi; \
 	fi
 
+# Debian's node + npm, then the Node tools of package-lock.json (asl-validator, for the state
+# machine's test) into node_modules/.
+node_modules/.installed: package.json package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+		else echo "error: install Debian's nodejs and npm (sudo apt-get install nodejs npm)" >&2; exit 1; fi; \
+	fi
+	npm ci --no-audit --no-fund --ignore-scripts --silent
+	touch $@
+
+node: node_modules/.installed
+
 # The real trained demo model (catsordogs): Keras file + the same weights as a TF1 checkpoint.
 $(DEMO_DIR)/checkpoint/checkpoint: $(VENV)/.installed demo/*.py
 	$(PY) -m demo.catsordogs --out $(DEMO_DIR)
@@ -96,13 +108,14 @@ repository: $(REPO_DIR)/models.json
 pin: setup
 	@$(PY) -m freeze.pin $(MODEL_DIR)
 
-# sam build's step for the LiteRT zip function (template.yaml: BuildMethod makefile), run in this
+# sam build's step for the LiteRT zip functions (template.yaml: BuildMethod makefile; the HTTP and
+# the batch function ship the same package, with two entry points), run in this
 # folder with ARTIFACTS_DIR set by SAM: handler/, the model's json + tflite, and the locked
 # requirements-litert installed for Lambda (infra/zip_package.py). It does not freeze the model
 # (`make model` does). SAM does not pass the function's architecture to make: set ARCHITECTURE
 # to the template's Architecture (ARCHITECTURE=arm64 sam build --config-env litert ...).
 ARCHITECTURE ?= x86_64
-build-LiteInferenceFunction:
+build-LiteInferenceFunction build-LiteBatchFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is unset: run sam build --config-env litert" >&2; exit 2; }
 	@test -x $(PY) || { echo "error: $(PY) is missing: run make setup" >&2; exit 1; }
 	$(PY) -m infra.zip_package "$(ARTIFACTS_DIR)" --arch $(ARCHITECTURE) --model-dir $(MODEL_DIR)
@@ -111,9 +124,14 @@ run: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m infra.local_api --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected nothing: say so, and fail.
-test: setup tools checkov browser
+test: setup tools checkov browser node
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+# Classify a folder or an s3:// prefix on this machine: make batch SRC=photos/ DST=records/
+batch: model
+	@test -n "$(SRC)" -a -n "$(DST)" || { echo "usage: make batch SRC=<folder|s3://...> DST=<folder|s3://...> [BATCH_ARGS=...]" >&2; exit 2; }
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m infra.batch $(SRC) $(DST) $(BATCH_ARGS)
 
 events: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m events.generate
@@ -121,10 +139,15 @@ events: model
 bench: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
 
+# Bulk inference: objects/s per container at batch 1, 8, 32 on both runtimes, and the cost of a
+# million predictions per engine against the HTTP API (benchmarks/bulk.py, ~2 min).
+bench-bulk: model
+	$(PY) -m benchmarks.bulk --model-dir $(MODEL_DIR) $(BENCH_ARGS)
+
 # Post-deploy check of a live API: make smoke URL=https://... [SMOKE_ARGS=--sigv4]
 smoke: setup
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<api>/ [SMOKE_ARGS=--sigv4]" >&2; exit 2; }
 	$(PY) -m infra.smoke $(URL) $(SMOKE_ARGS)
 
 clean:
-	rm -rf build $(MODEL_DIR) .pytest_cache
+	rm -rf build $(MODEL_DIR) .pytest_cache node_modules

@@ -7,7 +7,7 @@ Each file is one Lambda invocation event, valid input for `sam local invoke -e F
 aws-proxy and http-api-proxy, alb request; tests/test_events.py checks they still agree), trimmed
 of what this API's gateway would not send (authorizers, client certificates), plus a Lambda
 Function URL event in the shape of the Lambda docs. Bodies carry the real photos from
-`demo.photos`. `expected.json` records the HTTP status (and, for predictions, the label) each
+`demo.photos`. events/bulk/ holds the bulk engines' events (events/bulk.py). `expected.json` records the HTTP status (and, for predictions, the label) each
 event must get. The output is deterministic: regenerating yields identical files.
 
 `to_event` is the project's one event factory: the tests build their events with it, and
@@ -32,9 +32,12 @@ from urllib3 import encode_multipart_formdata
 
 from demo.catsordogs import CONFIG
 from demo.photos import photo_label, photo_path
+from events import bulk
 
 EVENTS_DIR = Path(__file__).resolve().parent
 EXPECTED = "expected.json"
+#: the bulk engines' events (events/bulk.py), in their own folder: not HTTP events
+BULK_DIR = "bulk"
 MODEL = CONFIG.name
 BOUNDARY = "events-generate-boundary-0001"
 Source = Literal["rest", "http", "url", "alb"]
@@ -409,7 +412,8 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def generate(out: Path = EVENTS_DIR) -> list[Path]:
-    """Write every case's event file and expected.json into `out`; return the event files."""
+    """Write every case's event file and expected.json into `out`, and the bulk engines' events
+    with theirs into `out/bulk` (events/bulk.py); return the event files."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for case in cases():
@@ -417,6 +421,11 @@ def generate(out: Path = EVENTS_DIR) -> list[Path]:
         _write_json(path, case.event())
         written.append(path)
     _write_json(out / EXPECTED, {f"{c.name}.json": c.expectation() for c in cases()})
+    (out / BULK_DIR).mkdir(exist_ok=True)
+    for name, event in bulk.events().items():
+        written.append(out / BULK_DIR / name)
+        _write_json(written[-1], event)
+    _write_json(out / BULK_DIR / EXPECTED, bulk.expected())
     return written
 
 

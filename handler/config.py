@@ -76,6 +76,17 @@ exactly at a limit is accepted)
                          response bound less room for headers; base64 counted for binary
                          bodies); a larger answer is refused with 413 `response_too_large`.
 
+Bulk inference (the batch entry, handler.batch, only; read at its cold start)
+    OUTPUT_S3_URI        s3://bucket/prefix/ where records go for S3 Batch Operations and SQS
+                         invocations (a Distributed Map batch names its own in BatchInput, which
+                         wins); the function's role may write there and nowhere else.
+    MAX_OBJECT_BYTES     one input object (default 50,000,000), checked on its HEAD before it is
+                         downloaded. Not MAX_IMAGE_BYTES: that one exists only because a
+                         synchronous invocation carries the image in a 6 MB event, and a phone's
+                         photo (12-48 MP JPEG: 3-25 MB) passes it; 50 MB holds any such photo and
+                         a 4096 x 4096 x 3 float32 tensor (.npy), while the job's threads
+                         (handler/bulk.py THREADS) at this size still fit in 1769 MB.
+
 Observability (read by handler.observability and by Powertools for AWS Lambda itself)
     POWERTOOLS_SERVICE_NAME       service name in logs and metrics (default tf-lambda-serving).
     POWERTOOLS_METRICS_NAMESPACE  CloudWatch namespace of the EMF metrics (default TfLambdaServing).
@@ -152,6 +163,21 @@ def _choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ModelBundleError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
+
+
+@dataclass(frozen=True)
+class BulkSettings:
+    """The batch entry's own settings; see the module docstring."""
+
+    output_s3_uri: str | None = None
+    max_object_bytes: int = 50_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> BulkSettings:
+        return cls(
+            output_s3_uri=env.get("OUTPUT_S3_URI") or None,
+            max_object_bytes=int(env.get("MAX_OBJECT_BYTES") or cls.max_object_bytes),
+        )
 
 
 @dataclass(frozen=True)

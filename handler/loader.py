@@ -88,6 +88,29 @@ def load_catalog(settings: Settings) -> Catalog:
     return _load_repository(settings, source, config)
 
 
+def load_default_model(settings: Settings) -> Model:
+    """The one model a single-model entry (the batch function) runs: the source's bundle, or a
+    repository's default model at its highest version (only that version is loaded)."""
+    source = open_source(settings)
+    try:
+        config = source.repository()
+        if config is not None:
+            if config.default_model is None and len(config.model_config_list) > 1:
+                raise ModelBundleError(
+                    "the batch function runs one model: name it as default_model in models.json"
+                )
+            name = config.default_model or config.model_config_list[0].name
+            number = config.entry(name).served[-1]
+            version = _load_version(settings, source, config, name, number, None)
+            if version.slot is None:
+                raise ModelBundleError(f"{name} version {number}: {version.error}")
+            return version.slot.get()
+    except ModelBundleError as exc:
+        logger.error(f"cold start failed, no model to serve: {exc}")
+        raise
+    return load_model(settings, source=source)
+
+
 def _load_repository(settings: Settings, source: Source, config: RepositoryConfig) -> Catalog:
     digest = source.digest(repository=True)
     pool = None

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.shared.functions import strtobool
 
 # Powertools reads both variables itself, but defaults to "service_undefined" and to no namespace
@@ -42,6 +41,17 @@ for _name, _level in _QUIET_LEVELS.items():
         log_level=logging.DEBUG if logger.log_level <= logging.DEBUG else _level,
     )
 _LOGGED = "_tf_lambda_serving_logged"
+
+
+def add_metric_by(name: str, dimension: str, counts: Mapping[str, int]) -> None:
+    """Count `name` once per value of `dimension` (failures by error code), as one EMF document
+    each, printed now: a dimension holds for a whole document, so these cannot ride with the
+    invocation's other metrics."""
+    for value, count in counts.items():
+        each = EphemeralMetrics(service=_SERVICE, namespace=_NAMESPACE)
+        each.add_dimension(dimension, value)
+        each.add_metric(name, MetricUnit.Count, count)
+        each.flush_metrics()
 
 
 def log_exception(message: str, exc: BaseException) -> None:
@@ -78,5 +88,6 @@ def traced[HandlerT: Callable[..., object]](handler: HandlerT) -> HandlerT:
 
 
 __all__ = [
-    "MetricUnit", "log_exception", "logger", "metrics", "model_metrics", "traced", "tracer",
+    "MetricUnit", "add_metric_by", "log_exception", "logger", "metrics", "model_metrics", "traced",
+    "tracer",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
 from handler import trust
 from handler.config import Settings
@@ -30,6 +29,7 @@ from handler.manifest import (
 )
 from handler.repository import REPOSITORY_NAME, RepositoryConfig, layout, parse_repository
 from handler.runtime import artifact_for, check_model
+from handler.storage import s3_location
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,12 @@ class _Local:
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/prefix` -> (bucket, prefix without slashes at its ends)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ModelBundleError(f"MODEL_S3_URI={uri!r} is not of the form s3://bucket/prefix")
-    return parsed.netloc, parsed.path.strip("/")
+    try:
+        where = s3_location(uri)
+    except ValueError as exc:
+        raise ModelBundleError(f"MODEL_S3_URI={exc}") from None
+    assert where.bucket is not None
+    return where.bucket, where.prefix.rstrip("/")
 
 
 class _S3:

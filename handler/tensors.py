@@ -88,11 +88,12 @@ def b64decode(text: str, where: str) -> bytes:
         raise BadRequest("invalid_base64", f"{where} is not valid base64") from None
 
 
-def _numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
-    """JSON numbers (or booleans for BOOL) -> an array of `dtype`; 400 if ragged, of another
-    kind, or out of the dtype's range (a float's too: past it, it would become inf). An integer
-    may be written 2.0 (JSON Schema's "integer" is any number without a fraction); a boolean is
-    never a number, even among numbers (NumPy would read [true, 2] as [1, 2])."""
+def as_numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
+    """JSON numbers (or booleans for BOOL), or a NumPy array of them -> an array of `dtype`; 400
+    if ragged, of another kind, or out of the dtype's range (a float's too: past it, it would
+    become inf). An integer may be written 2.0 (JSON Schema's "integer" is any number without a
+    fraction); a boolean is never a number, even among numbers (NumPy would read [true, 2] as
+    [1, 2])."""
     try:
         array = np.asarray(values)
     except ValueError:
@@ -188,7 +189,7 @@ def from_json(
         return _strings(values, where, string_item)
     if isinstance(values, dict) or _holds_objects(values):
         raise BadRequest("wrong_dtype", f"{where} must hold {dtype.name} values, not objects")
-    return _numbers(values, dtype, where)
+    return as_numbers(values, dtype, where)
 
 
 def _leaf(values: Any) -> Any:

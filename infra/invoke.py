@@ -2,11 +2,13 @@
 
     python -m infra.invoke events/http-health.json [more.json ...] [--env KEY=VAL ...]
     python -m infra.invoke events/http-health.json --function LiteInferenceFunction   # LiteRT
+    python -m infra.invoke events/bulk/sqs-s3-notifications.json --function BatchFunction
 
 The handler is imported in this new process (the INIT phase, reported as Init Duration), then
 invoked once per event file, in order, like one warm Lambda container. Each response is printed
 to stdout as one line of JSON; everything else (the function's logs, START/END/REPORT lines)
-goes to stderr. Memory size and timeout come from template.yaml. Exits 1 if the INIT phase or any
+goes to stderr. Memory size, timeout and entry point come from template.yaml (the batch
+functions read and write S3: point the SDK at it, e.g. AWS_ENDPOINT_URL for a local one). Exits 1 if the INIT phase or any
 invocation failed (a Lambda error, not an HTTP error status).
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.lambda_runtime import (
-    DEFAULT_FUNCTION, DEFAULT_HANDLER, FUNCTIONS, LocalFunction, claim_stdout, error_payload,
+    BATCH_FUNCTIONS, DEFAULT_FUNCTION, FUNCTIONS, LocalFunction, claim_stdout, error_payload,
 )
 
 
@@ -38,8 +40,8 @@ def _read_event(path: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
-    parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module.attribute to invoke")
-    parser.add_argument("--function", choices=FUNCTIONS, default=DEFAULT_FUNCTION,
+    parser.add_argument("--handler", help="module.attribute to invoke (default: the function's)")
+    parser.add_argument("--function", choices=FUNCTIONS + BATCH_FUNCTIONS, default=DEFAULT_FUNCTION,
                         help="template.yaml function whose memory, timeout and environment to use")
     parser.add_argument(
         "--env", type=_env_pair, action="append", default=[], metavar="KEY=VAL",

@@ -29,9 +29,11 @@ TEMPLATE = ROOT / "template.yaml"
 #: Where the image puts the function's code; mapped to the project root when run here.
 IMAGE_TASK_ROOT = "/var/task"
 DEFAULT_HANDLER = "handler.app.handler"
-#: template.yaml's functions: the image (ModelRuntime=TensorFlow, the default) and the zip (LiteRT).
+#: template.yaml's HTTP functions: the image (ModelRuntime=TensorFlow, the default) and the zip
+#: (LiteRT); and its batch functions (handler.batch.handler), from the same image and zip.
 DEFAULT_FUNCTION = "InferenceFunction"
 FUNCTIONS = (DEFAULT_FUNCTION, "LiteInferenceFunction")
+BATCH_FUNCTIONS = ("BatchFunction", "LiteBatchFunction")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -70,6 +72,8 @@ class FunctionConfig:
     memory_mb: int
     timeout_s: int
     environment: dict[str, str]
+    #: its entry point (a zip's Handler, an image's ImageConfig Command)
+    handler: str = DEFAULT_HANDLER
 
 
 def _resolve(value: Any, parameters: Mapping[str, Any]) -> str | None:
@@ -108,11 +112,13 @@ def function_config(
     parameters = template.get("Parameters", {})
     resolved = {key: _resolve(value, parameters) for key, value in variables.items()}
     environment = {key: _local_path(value) for key, value in resolved.items() if value is not None}
+    command = props.get("ImageConfig", {}).get("Command") or [props.get("Handler", DEFAULT_HANDLER)]
     return FunctionConfig(
         name=name,
         memory_mb=int(props.get("MemorySize", 128)),
         timeout_s=int(props.get("Timeout", 3)),
         environment=environment,
+        handler=command[0],
     )
 
 
@@ -210,15 +216,15 @@ class LocalFunction:
 
     @classmethod
     def cold_start(
-        cls, handler_path: str = DEFAULT_HANDLER, overrides: Mapping[str, str] = {},
+        cls, handler_path: str | None = None, overrides: Mapping[str, str] = {},
         function: str = DEFAULT_FUNCTION,
     ) -> LocalFunction:
-        """Set template function `function`'s environment, then import the handler, timed as
-        the INIT phase."""
+        """Set template function `function`'s environment, then import the handler (default: the
+        function's own entry point), timed as the INIT phase."""
         config = function_config(function)
         apply_environment(config, overrides)
         started = time.perf_counter()
-        handler = load_handler(handler_path)
+        handler = load_handler(handler_path or config.handler)
         return cls(handler, config, (time.perf_counter() - started) * 1000)
 
     def invoke(self, event: Any) -> Invocation:

@@ -5,8 +5,8 @@
 `sam validate --lint` checks the template but renders nothing; this runs the same translator
 (samtranslator, installed with aws-sam-cli in .venv-tools) offline, so the tests can look at what
 CloudFormation would receive in each mode. Run it with the tools venv's Python: samtranslator is
-not in the runtime venv. The image URI and the zip's S3 URI are placeholders for what `sam build`
-and `sam package` put in place of the template's (the image's is an intrinsic that only stands in
+not in the runtime venv. The image URI, the zip's and the state machine definition's S3 URIs are
+placeholders for what `sam build` and `sam package` put in place of the template's (the image's is an intrinsic that only stands in
 when the image is not built; the zip's is a local folder).
 
 With no arguments on the command line it reads a JSON list of parameter mappings on stdin and
@@ -27,6 +27,7 @@ from samtranslator.yaml_helper import yaml_parse
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 PLACEHOLDER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tf-lambda-serving:latest"
 PLACEHOLDER_ZIP = "s3://aws-sam-cli-managed-default-bucket/tf-lambda-serving/0123abcd"
+PLACEHOLDER_DEFINITION = "s3://aws-sam-cli-managed-default-bucket/tf-lambda-serving/4567ef01"
 
 
 class _NoManagedPolicies:
@@ -45,6 +46,8 @@ def render(parameters: dict[str, Any], template_path: Path = TEMPLATE) -> dict[s
             properties["ImageUri"] = PLACEHOLDER_IMAGE
         elif "CodeUri" in properties:
             properties["CodeUri"] = PLACEHOLDER_ZIP
+        if "DefinitionUri" in properties:
+            properties["DefinitionUri"] = PLACEHOLDER_DEFINITION
     return transform(template, parameters, _NoManagedPolicies())
 
 

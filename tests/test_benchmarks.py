@@ -115,3 +115,26 @@ def test_a_bundle_without_tflite_skips_litert_and_says_why(
     assert "LiteRT not measured" in proc.stdout
     assert results["size"]["model"]["tflite_mb"] is None
     assert list(results["size"]["installed_here"]) == ["tensorflow"]
+
+
+def test_bulk_cost_model_counts_every_request_of_each_path() -> None:
+    """A million photos at 10 ms each in bulk and 4 ms through the API: the items each path
+    pays for, at the module's dated prices."""
+    from benchmarks.bulk import GB, million, price
+
+    costs = million({1: 0.012, 8: 0.010, 32: 0.010}, 0.004)
+    bulk = costs["Distributed Map (batch 32)"]
+    assert bulk["Lambda GB-s"] == pytest.approx(1e6 * 0.010 * GB * 0.0000166667)
+    assert bulk["Lambda requests"] == pytest.approx(0.20 / 32)
+    assert bulk["S3 PUT (records)"] == pytest.approx(5.00)  # one record object per photo
+    assert bulk["S3 GET + HEAD"] == pytest.approx(0.80)
+    assert bulk["Step Functions transitions"] == pytest.approx(2 * 1e6 / 32 * 0.025 / 1000)
+    ops = costs["S3 Batch Operations (batch 1)"]
+    assert ops["Lambda requests"] == pytest.approx(0.20)
+    assert ops["Lambda GB-s"] == pytest.approx(1e6 * 0.012 * GB * 0.0000166667)
+    http = costs["HTTP API (1 photo per request)"]
+    assert http["API Gateway requests"] == pytest.approx(1.00)
+    stored = costs["HTTP API, answers stored as records"]
+    assert stored["total"] == pytest.approx(http["total"] + price("s3_put_list", 1e6))
+    assert all(path["total"] == pytest.approx(sum(v for k, v in path.items() if k != "total"))
+               for path in costs.values())

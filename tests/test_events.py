@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from events.generate import BASES, EVENTS_DIR, EXPECTED, cases, generate
+from events import bulk
+from events.generate import BASES, BULK_DIR, EVENTS_DIR, EXPECTED, cases, generate
 from infra.lambda_runtime import ROOT
 
 SAM = ROOT / ".venv-tools" / "bin" / "sam"
@@ -34,8 +35,11 @@ def committed_events() -> list[Path]:
 
 def test_regeneration_is_identical(tmp_path: Path) -> None:
     generate(tmp_path)
-    fresh = sorted(p.name for p in tmp_path.iterdir())
-    assert fresh == sorted(p.name for p in EVENTS_DIR.glob("*.json")), "run `make events`"
+    fresh = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
+    assert fresh == sorted(str(p.relative_to(EVENTS_DIR)) for p in EVENTS_DIR.rglob("*.json")), (
+        "run `make events`"
+    )
+    assert any(name.startswith(f"{BULK_DIR}/") for name in fresh)
     for name in fresh:
         assert (tmp_path / name).read_bytes() == (EVENTS_DIR / name).read_bytes(), (
             f"events/{name} is stale: run `make events`"
@@ -51,7 +55,7 @@ def test_every_event_has_an_expectation() -> None:
 
 
 def test_events_stay_small() -> None:
-    total = sum(p.stat().st_size for p in EVENTS_DIR.iterdir() if p.is_file())
+    total = sum(p.stat().st_size for p in EVENTS_DIR.rglob("*") if p.is_file())
     assert total < 256 * 1024, f"events/ holds {total} bytes"
 
 
@@ -98,3 +102,66 @@ def test_shapes_match_sam_generate_event(source: str, tmp_path: Path) -> None:
         if "http" in sam_event["requestContext"]:
             _check_keys(sam_event["requestContext"]["http"], event["requestContext"]["http"],
                         f"{path.name} context.http")
+
+
+# --- the bulk engines' events (events/bulk/) ---------------------------------------------------
+
+def _sam_event(*args: str, home: Path) -> dict[str, Any]:
+    if not SAM.exists():
+        pytest.fail(f"{SAM} is missing: run `make tools`")
+    proc = subprocess.run(
+        [SAM, "local", "generate-event", *args], capture_output=True, text=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "HOME": str(home)}, check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def _bulk(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / BULK_DIR / name).read_text())
+
+
+#: a listed object as the Step Functions guide shows Distributed Map's ItemReader gives it
+#: (ListObjectsV2), and an ItemBatcher batch's keys
+LISTED_ITEM_KEYS = {"Etag", "Key", "LastModified", "Size", "StorageClass"}
+
+
+def test_every_bulk_event_has_an_expectation() -> None:
+    expected = json.loads((EVENTS_DIR / BULK_DIR / EXPECTED).read_text())
+    assert set(expected) == {p.name for p in (EVENTS_DIR / BULK_DIR).glob("*.json")} - {EXPECTED}
+    assert set(expected) == set(bulk.events())
+
+
+def test_distributed_map_batch_has_the_documented_shape() -> None:
+    event = _bulk("distributed-map-batch.json")
+    assert set(event) == {"Items", "BatchInput"}
+    assert all(set(item) == LISTED_ITEM_KEYS for item in event["Items"])
+    assert all(item["Etag"].startswith('"') and item["Etag"].endswith('"') for item in event["Items"])
+    assert all("bucket" not in json.dumps(item).lower() for item in event["Items"])
+
+
+def test_bulk_events_match_sam_generate_event(tmp_path: Path) -> None:
+    """SQS records and the S3 notifications in their bodies have sam's keys; a Batch Operations
+    invocation has sam's (schema 1.0) keys but for 2.0's s3Bucket (not s3BucketArn) and the
+    job's userArguments."""
+    sqs = _sam_event("sqs", "receive-message", home=tmp_path)["Records"][0]
+    put = _sam_event("s3", "put", home=tmp_path)["Records"][0]
+    invocation = _sam_event("s3", "batch-invocation", home=tmp_path)
+    event = _bulk("sqs-s3-notifications.json")
+    for message in event["Records"]:
+        _check_keys(sqs, message, "sqs record")
+        body = json.loads(message["body"])
+        if body.get("Event") == "s3:TestEvent":
+            continue
+        (record,) = body["Records"]
+        _check_keys(put, record, "s3 record")
+        _check_keys(put["s3"]["object"], record["s3"]["object"], "s3 object")
+    assert any(json.loads(m["body"]).get("Event") == "s3:TestEvent" for m in event["Records"])
+    assert "photos/new/kitten+in+a+box.jpeg" in json.dumps(event)  # URL-encoded: a space is '+'
+    for name in ("batch-operations-dog.json", "batch-operations-not-an-image.json"):
+        ops = _bulk(name)
+        assert ops["invocationSchemaVersion"] == "2.0"
+        _check_keys(invocation, ops, name)
+        assert set(ops["job"]) == set(invocation["job"]) | {"userArguments"}
+        (task,) = ops["tasks"]
+        assert set(task) == set(invocation["tasks"][0]) - {"s3BucketArn"} | {"s3Bucket"}
+    assert _bulk("batch-operations-dog.json")["tasks"][0]["s3Key"] == "photos/my+dog%2Bfriend.jpeg"

@@ -291,12 +291,22 @@ def test_lock_would_not_install_on_amazon_linux_2() -> None:
         image_deps.resolve(image_deps.ARCHES["x86_64"].lock, glibc_minor=26)
 
 
+#: Each entry point of the image, with an event it answers without AWS: the HTTP one a photo,
+#: the batch one an SQS batch holding S3's test event only (skipped: nothing to read).
+ENTRY_POINTS = {
+    "handler.app": "http-predict-dog-jpeg.json",
+    "handler.batch": "bulk/sqs-s3-notifications.json",
+}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 def test_handler_runs_from_the_image_layout_alone(
-    demo_model_dir: Path, tmp_path: Path, stages: list[Stage]
+    demo_model_dir: Path, tmp_path: Path, stages: list[Stage], entry: str
 ) -> None:
-    """Lay out /var/task as the final stage does, then import and invoke the handler from there
-    alone (site-packages aside): nothing from the build step or the repository may be needed."""
+    """Lay out /var/task as the final stage does, then import and invoke each entry point from
+    there alone (site-packages aside): nothing from the build step or the repository may be
+    needed."""
     task = tmp_path / "task"
     for stage, sources, dest in stages[-1].copies():
         target = task / dest.replace("${LAMBDA_TASK_ROOT}", "").strip("/")
@@ -309,11 +319,15 @@ def test_handler_runs_from_the_image_layout_alone(
                 file = target / origin.name if dest.endswith("/") else target
                 file.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(origin, file)
-    event = (ROOT / "events" / "http-predict-dog-jpeg.json").read_text()
+    event = json.loads((ROOT / "events" / ENTRY_POINTS[entry]).read_text())
+    if entry == "handler.batch":
+        event["Records"] = event["Records"][:1]  # S3's test event
+        assert json.loads(event["Records"][0]["body"])["Event"] == "s3:TestEvent"
+    event = json.dumps(event)
     script = f"""
 import json, sys, types
 sys.path.insert(0, {str(task)!r})
-from handler.app import handler
+from {entry} import handler
 context = types.SimpleNamespace(
     function_name="InferenceFunction", memory_limit_in_mb=1769, aws_request_id="req-1",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:InferenceFunction",
@@ -327,6 +341,7 @@ print(json.dumps({{"response": response, "repo_modules": repo}}))
     env = {
         **os.environ, "MODEL_DIR": str(task / "model"), "LAMBDA_TASK_ROOT": str(task),
         "POWERTOOLS_SERVICE_NAME": "tf-lambda-serving", "MODEL_S3_URI": "",
+        "OUTPUT_S3_URI": "s3://tf-lambda-serving-output/records/", "AWS_DEFAULT_REGION": "us-east-1",
     }
     proc = subprocess.run(
         [sys.executable, "-I", "-c", script], cwd=task, env=env, capture_output=True, text=True
@@ -335,6 +350,9 @@ print(json.dumps({{"response": response, "repo_modules": repo}}))
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["repo_modules"] == [], "the function imported code from outside the image"
     response = result["response"]
+    if entry == "handler.batch":
+        assert response == {"batchItemFailures": []}
+        return
     assert response["statusCode"] == 200, response
     prediction = json.loads(response["body"])["predictions"][0]
     assert prediction["label"] == "dog" and prediction["probability"] > 0.8

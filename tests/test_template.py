@@ -47,6 +47,8 @@ def lite_function(template: dict[str, Any]) -> dict[str, Any]:
 #: Each ModelRuntime value's function, and the runtime (MODEL_RUNTIME) it runs.
 FUNCTIONS = {"TensorFlow": ("InferenceFunction", "tensorflow"),
              "LiteRT": ("LiteInferenceFunction", "litert")}
+#: And its batch function (handler.batch.handler, the same image or zip).
+BATCH_FUNCTIONS = {"TensorFlow": "BatchFunction", "LiteRT": "LiteBatchFunction"}
 
 
 #: Parameter sets rendered by the SAM transform (one tools-venv process for all of them).
@@ -59,6 +61,11 @@ RENDERS: dict[str, dict[str, str]] = {
             "CorsAllowOrigins": "https://app.example.com,http://localhost:8080"},
     "litert": {"ModelRuntime": "LiteRT", "ModelS3Uri": "s3://my-bucket/models/catsordogs/",
                "ModelS3KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab"},
+    # Bulk inference: the queue path with the buckets the stack creates, or with existing ones.
+    "bulk-queue": {"BulkOnArrival": "Enabled"},
+    "bulk-existing": {"BulkOnArrival": "Enabled", "BulkInputBucket": "my-photos",
+                      "BulkInputPrefix": "", "BulkOutputBucket": "my-records",
+                      "BulkMaxConcurrency": "50", "ModelRuntime": "LiteRT"},
 }
 _NO_VALUE = object()
 #: The API's routes: the methods the app serves, never ANY (it would match CORS preflights).
@@ -110,8 +117,12 @@ def resolve(node: Any, template: dict[str, Any], values: dict[str, str]) -> Any:
                 return not walk(arg[0])
             if key == "Fn::Or":
                 return any(map(walk, arg))
-            if key == "Fn::Join" and isinstance(walk(arg[1]), list):
-                return walk(arg[0]).join(walk(arg[1]))
+            if key == "Fn::And":
+                return all(map(walk, arg))
+            if key == "Fn::Join":
+                items = walk(arg[1])
+                if isinstance(items, list) and all(isinstance(i, str) for i in items):
+                    return walk(arg[0]).join(items)
         return {k: w for k, w in ((k, walk(v)) for k, v in value.items()) if w is not _NO_VALUE}
 
     return walk(node)
@@ -138,6 +149,31 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 
 def _of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {key: r for key, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def _of_function(cfn: dict[str, Any], kind: str, function: str) -> dict[str, dict[str, Any]]:
+    """The resources of `kind` (an alias, a version) that SAM made for `function`."""
+    return {key: r for key, r in _of_type(cfn, kind).items()
+            if r["Properties"]["FunctionName"] == {"Ref": function}}
+
+
+def _references(node: Any) -> set[str]:
+    """Every logical id that `node` names (Ref, GetAtt, ${...} in Sub)."""
+    if isinstance(node, list):
+        return set().union(*map(_references, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found: set[str] = set()
+    for key, value in node.items():
+        if key == "Ref" and isinstance(value, str):
+            found.add(value)
+        elif key == "Fn::GetAtt":
+            found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+        elif key == "Fn::Sub":
+            text = value if isinstance(value, str) else value[0]
+            found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+        found |= _references(value)
+    return found
 
 
 def _tool(name: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -183,6 +219,15 @@ def test_function_is_an_image_built_from_infra_dockerfile(function: dict[str, An
     assert props["ImageConfig"]["Command"] == ["handler.app.handler"]
 
 
+def make_rule(target: str) -> str:
+    """The recipe of the root Makefile's rule that makes `target` (one of its targets)."""
+    makefile = (ROOT / "Makefile").read_text()
+    rules = re.finditer(r"^([^\s:#=][^:=\n]*):[^=\n]*\n((?:\t.*\n?)*)", makefile, re.M)
+    found = [recipe for targets, recipe in (m.groups() for m in rules) if target in targets.split()]
+    assert len(found) == 1, f"no rule makes {target}"
+    return found[0]
+
+
 def test_lite_function_is_a_zip_the_makefile_builds(
     function: dict[str, Any], lite_function: dict[str, Any]
 ) -> None:
@@ -197,8 +242,7 @@ def test_lite_function_is_a_zip_the_makefile_builds(
     assert (meta["BuildMethod"], meta["ContextPath"], meta["WorkingDirectory"]) == (
         "makefile", ".", "."
     )
-    makefile = (ROOT / meta["ContextPath"] / "Makefile").read_text()
-    target = makefile.split("\nbuild-LiteInferenceFunction:", 1)[1].split("\n\n", 1)[0]
+    target = make_rule("build-LiteInferenceFunction")
     assert '-m infra.zip_package "$(ARTIFACTS_DIR)" --arch $(ARCHITECTURE)' in target
     # What SAM copies to its scratch folder before make runs (make reads the project root).
     assert props["CodeUri"] == "handler/"
@@ -319,10 +363,9 @@ def test_each_access_mode_routes_everything_to_the_live_alias(
     rendered: dict[str, dict[str, Any]], render: str, authorization: str
 ) -> None:
     cfn = rendered[render]
-    (alias_id, alias), = _of_type(cfn, "AWS::Lambda::Alias").items()
-    assert alias["Properties"]["Name"] == "live"
     function, _ = FUNCTIONS[RENDERS[render].get("ModelRuntime", "TensorFlow")]
-    assert alias["Properties"]["FunctionName"] == {"Ref": function}
+    (alias_id, alias), = _of_function(cfn, "AWS::Lambda::Alias", function).items()
+    assert alias["Properties"]["Name"] == "live"
     (integration,) = _of_type(cfn, "AWS::ApiGatewayV2::Integration").values()
     assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_id}  # never $LATEST
     assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
@@ -354,11 +397,14 @@ def test_each_model_runtime_deploys_its_function_alone(
     for render, runtime in [("defaults", "TensorFlow"), ("litert", "LiteRT")]:
         cfn = rendered[render]
         function, _ = FUNCTIONS[runtime]
-        assert set(_of_type(cfn, "AWS::Lambda::Function")) == {function, "PreTrafficHook"}
+        batch = BATCH_FUNCTIONS[runtime]
+        assert set(_of_type(cfn, "AWS::Lambda::Function")) == {function, batch, "PreTrafficHook"}
         (other,) = set(names) - {runtime}
         created = {**cfn, "Resources": {key: {k: v for k, v in r.items() if k != "Metadata"}
                                         for key, r in cfn["Resources"].items()}}
         assert not re.search(names[other], json.dumps(created)), f"{render} names {other}'s"
+        named = _references(created["Resources"]) | _references(created["Outputs"])
+        assert not {n for n in named if n.startswith(BATCH_FUNCTIONS[other])}, render
         assert cfn["Outputs"]["FunctionName"]["Value"] == {"Ref": function}
         assert cfn["Outputs"]["ModelRuntime"]["Value"] == runtime
     image = rendered["defaults"]["Resources"]["InferenceFunction"]["Properties"]
@@ -439,7 +485,8 @@ def test_deployments_shift_gradually_and_roll_back_on_alarms(
         assert "DEPLOYMENT_STOP_ON_ALARM" in props["AutoRollbackConfiguration"]["Events"]
         alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
         assert alarms == {"AliasErrorsAlarm", "AliasLatencyAlarm", "ServerErrorsAlarm"}
-        (alias,) = _of_type(cfn, "AWS::Lambda::Alias").values()
+        function, _ = FUNCTIONS["LiteRT" if render == "litert" else "TensorFlow"]
+        (alias,) = _of_function(cfn, "AWS::Lambda::Alias", function).values()
         update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
         assert update["DeploymentGroupName"]
         assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHook"}
@@ -686,7 +733,7 @@ def test_pre_traffic_hook_is_invocable_by_codedeploy_and_least_privileged(
 ) -> None:
     cfn = rendered[render]
     resources = cfn["Resources"]
-    (version_id,) = _of_type(cfn, "AWS::Lambda::Version")
+    (version_id,) = _of_function(cfn, "AWS::Lambda::Version", function)
     assert version_id.startswith(f"{function}Version")
     hook = resources["PreTrafficHook"]["Properties"]
     # SAM's CodeDeploy role (AWSCodeDeployRoleForLambda) may invoke only CodeDeployHook_* names.
@@ -760,8 +807,8 @@ def test_samconfig_litert_environment_builds_and_deploys_the_zip_only() -> None:
     the zip (no Docker) while the default builds only the image, in a stack of its own."""
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     default, litert = config["default"], config["litert"]
-    assert default["build"]["parameters"]["exclude"] == ["LiteInferenceFunction"]
-    assert litert["build"]["parameters"]["exclude"] == ["InferenceFunction"]
+    assert default["build"]["parameters"]["exclude"] == ["LiteInferenceFunction", "LiteBatchFunction"]
+    assert litert["build"]["parameters"]["exclude"] == ["InferenceFunction", "BatchFunction"]
     for section in ("build", "deploy"):
         assert _overrides(litert, section) == {**_overrides(default, section),
                                                "ModelRuntime": "LiteRT"}
@@ -772,3 +819,207 @@ def test_samconfig_litert_environment_builds_and_deploys_the_zip_only() -> None:
     assert litert["logs"]["parameters"] == {"name": "LiteInferenceFunction", "tail": True}
     stacks = {env["global"]["parameters"]["stack_name"] for env in (default, litert)}
     assert len(stacks) == 2 and all(len(name) <= 49 for name in stacks)  # CodeDeployHook_<name>
+
+
+# --- bulk inference: the batch function, the state machine, the queue, Batch Operations -------
+
+STATE_MACHINE = ROOT / "infra" / "statemachine" / "classify_bucket.asl.json"
+
+
+def test_batch_functions_ship_the_http_functions_package_with_their_own_entry(
+    template: dict[str, Any],
+) -> None:
+    """The batch function is the same image (Dockerfile, context, tag, build args) or the same
+    zip (one make rule builds both) with handler.batch.handler, and its own limits and logs."""
+    resources = template["Resources"]
+    image, batch = resources["InferenceFunction"], resources["BatchFunction"]
+    for key in ("DockerContext", "Dockerfile", "DockerTag", "DockerBuildArgs"):
+        assert batch["Metadata"][key] == image["Metadata"][key], key
+    assert batch["Condition"] == "UseTensorFlow"
+    assert batch["Properties"]["ImageConfig"]["Command"] == ["handler.batch.handler"]
+    lite, lite_batch = resources["LiteInferenceFunction"], resources["LiteBatchFunction"]
+    assert {k: v for k, v in lite_batch["Metadata"].items() if k != "checkov"} == {
+        k: v for k, v in lite["Metadata"].items() if k != "checkov"}
+    assert lite_batch["Condition"] == "UseLiteRT"
+    assert lite_batch["Properties"]["Handler"] == "handler.batch.handler"
+    assert lite_batch["Properties"]["CodeUri"] == lite["Properties"]["CodeUri"]
+    assert make_rule("build-LiteBatchFunction") == make_rule("build-LiteInferenceFunction")
+    for name, runtime in (("BatchFunction", "tensorflow"), ("LiteBatchFunction", "litert")):
+        props = resources[name]["Properties"]
+        assert props["Environment"]["Variables"]["MODEL_RUNTIME"] == runtime
+        assert props["ReservedConcurrentExecutions"] == {"Ref": "BulkMaxConcurrency"}
+        assert props["LoggingConfig"] == {"LogGroup": {"Ref": "BatchLogGroup"}}
+        assert props["DeploymentPreference"] == {"Enabled": False}
+        assert props["Policies"][0] == {"Ref": "BulkObjectsPolicy"}
+        config = function_config(name)
+        assert config.timeout_s > 10 + 60, "a retried INIT and the worst batch (template's reasons)"
+        assert config.environment["MAX_OBJECT_BYTES"] == "50000000"
+        from handler.config import BulkSettings
+        assert BulkSettings.max_object_bytes == int(config.environment["MAX_OBJECT_BYTES"])
+    # The entry point exists (importing it is a cold start: tests/test_batch.py does that).
+    assert "\ndef handler(event: Any, context: Any)" in (ROOT / "handler" / "batch.py").read_text()
+
+
+@pytest.mark.slow
+def test_batch_functions_are_versioned_without_the_http_canary(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    """An alias for the engines, no CodeDeploy group (nothing to canary: no routes for the
+    PreTraffic hook), one per runtime."""
+    for render, runtime in (("defaults", "TensorFlow"), ("litert", "LiteRT")):
+        cfn = rendered[render]
+        batch = BATCH_FUNCTIONS[runtime]
+        (alias,) = _of_function(cfn, "AWS::Lambda::Alias", batch).values()
+        assert alias["Properties"]["Name"] == "live" and "UpdatePolicy" not in alias
+        assert not [k for k in _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup") if batch in k]
+        props = cfn["Resources"][batch]["Properties"]
+        assert props["ReservedConcurrentExecutions"] == "10"
+        assert props["Timeout"] == 180
+        assert props["Environment"]["Variables"]["OUTPUT_S3_URI"]["Fn::Sub"] == [
+            "s3://${Bucket}/${BulkOutputPrefix}", {"Bucket": {"Ref": "BulkOutputBucketResource"}}]
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return policy["PolicyDocument"]["Statement"]
+
+
+def _arns(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+@pytest.mark.slow
+def test_bulk_iam_is_least_privilege(rendered: dict[str, dict[str, Any]]) -> None:
+    """The batch function reads the input prefix and writes the output prefix; the state
+    machine invokes the batch alias, lists the input prefix, writes its run results and runs
+    its own children; Batch Operations may invoke the alias and use its own folder; no '*'
+    resource but the log delivery and X-Ray actions that take none."""
+    resources = rendered["bulk-existing"]["Resources"]
+    objects = _statements(resources["BulkObjectsPolicy"]["Properties"])
+    assert [(s["Action"], s["Resource"]) for s in objects] == [
+        (["s3:GetObject", "s3:GetObjectVersion"],
+         {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${BulkInputPrefix}*",
+                      {"Bucket": "my-photos"}]}),
+        ("s3:PutObject", {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${BulkOutputPrefix}*",
+                                      {"Bucket": "my-records"}]}),
+    ]
+    role = resources["LiteBatchFunctionRole"]["Properties"]
+    assert {"Ref": "BulkObjectsPolicy"} in role["ManagedPolicyArns"]
+    assert {"Ref": "BulkQueueConsumePolicy"} in role["ManagedPolicyArns"]
+    (consume,) = _statements(resources["BulkQueueConsumePolicy"]["Properties"])
+    assert consume["Resource"] == {"Fn::GetAtt": ["BulkQueue", "Arn"]}
+    machine_role = resources["ClassifyBucketStateMachineRole"]["Properties"]
+    statements = [s for policy in machine_role["Policies"] for s in _statements(policy)]
+    by_action = {json.dumps(s["Action"]): s for s in statements}
+    assert by_action['"lambda:InvokeFunction"']["Resource"] == {"Ref": "LiteBatchFunctionAliaslive"}
+    listing = by_action['"s3:ListBucket"']
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${BulkInputPrefix}*"}}}
+    wildcard = [s for s in statements if "*" in _arns(s)]
+    assert all(a.startswith(("logs:", "xray:")) for s in wildcard for a in s["Action"])
+    ops = resources["BatchOperationsRole"]["Properties"]
+    (trust,) = ops["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = ops["Policies"]
+    grants = {json.dumps(s["Action"]): s["Resource"] for s in _statements(policy)}
+    assert grants['"lambda:InvokeFunction"'] == {"Ref": "LiteBatchFunctionAliaslive"}
+    assert "batch-operations/*" in json.dumps(grants['["s3:GetObject", "s3:GetObjectVersion", '
+                                                     '"s3:PutObject"]'])
+
+
+@pytest.mark.slow
+def test_the_queue_path_exists_only_when_enabled(rendered: dict[str, dict[str, Any]]) -> None:
+    queue_types = {"AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::Lambda::EventSourceMapping"}
+    assert not [k for k, r in rendered["defaults"]["Resources"].items() if r["Type"] in queue_types]
+    assert rendered["defaults"]["Outputs"]["BulkQueueUrl"]["Condition"] == "UseBulkQueue"
+    for render, batch in (("bulk-queue", "BatchFunction"), ("bulk-existing", "LiteBatchFunction")):
+        resources = rendered[render]["Resources"]
+        queue, dlq = resources["BulkQueue"]["Properties"], resources["BulkDeadLetterQueue"]
+        timeout = resources[batch]["Properties"]["Timeout"]
+        assert queue["VisibilityTimeout"] >= 6 * timeout  # AWS's advice for Lambda pollers
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": ["BulkDeadLetterQueue", "Arn"]}
+        assert queue["SqsManagedSseEnabled"] and dlq["Properties"]["SqsManagedSseEnabled"]
+        mapping = resources["BulkQueueMapping"]["Properties"]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["FunctionName"] == {"Ref": f"{batch}Aliaslive"}
+        assert mapping["ScalingConfig"]["MaximumConcurrency"] == resources[batch]["Properties"][
+            "ReservedConcurrentExecutions"]
+        (send,) = resources["BulkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        assert (send["Principal"], send["Action"]) == ({"Service": "s3.amazonaws.com"},
+                                                        "sqs:SendMessage")
+        assert set(send["Condition"]) == {"ArnEquals", "StringEquals"}
+        assert send["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"][0] == (
+            "arn:${AWS::Partition}:s3:::${Bucket}")
+    existing = rendered["bulk-existing"]["Resources"]
+    assert "BulkInputBucketResource" not in existing and "BulkOutputBucketResource" not in existing
+    (send,) = existing["BulkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert send["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"][1] == {"Bucket": "my-photos"}
+    assert existing["BulkQueueMapping"]["Properties"]["ScalingConfig"]["MaximumConcurrency"] == "50"
+
+
+@pytest.mark.slow
+def test_a_created_input_bucket_notifies_the_queue_after_its_policy(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    bucket = rendered["bulk-queue"]["Resources"]["BulkInputBucketResource"]["Properties"]
+    (notify,) = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notify["Event"] == "s3:ObjectCreated:*"
+    assert notify["Queue"] == {"Fn::GetAtt": ["BulkQueue", "Arn"]}
+    assert notify["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "incoming/"}]}}
+    assert {"Key": "bulk-queue-policy", "Value": {"Ref": "BulkQueuePolicy"}} in bucket["Tags"]
+    # The queue policy names the bucket by the same computed name (no Ref: no cycle).
+    (send,) = rendered["bulk-queue"]["Resources"]["BulkQueuePolicy"]["Properties"][
+        "PolicyDocument"]["Statement"]
+    assert send["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"][1]["Bucket"] == (
+        bucket["BucketName"])
+    assert "BulkInputBucketResource" not in _references(rendered["bulk-queue"]["Resources"])
+    plain = rendered["defaults"]["Resources"]["BulkInputBucketResource"]["Properties"]
+    assert "NotificationConfiguration" not in plain and "Tags" not in plain
+    for props in (bucket, plain):
+        assert all(props["PublicAccessBlockConfiguration"].values())
+
+
+@pytest.mark.slow
+def test_the_state_machine_gets_its_definition_and_the_stacks_numbers(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    """Every ${...} of the definition file is substituted, from the parameters; the batch
+    function's transient error is one the map's Retry names."""
+    from handler.engines import TransientBatchError
+
+    definition = STATE_MACHINE.read_text()
+    used = set(re.findall(r"\$\{(\w+)\}", definition))
+    machine = rendered["bulk-existing"]["Resources"]["ClassifyBucketStateMachine"]["Properties"]
+    substitutions = machine["DefinitionSubstitutions"]
+    assert set(substitutions) == used
+    assert substitutions["BatchFunctionArn"] == {"Ref": "LiteBatchFunctionAliaslive"}
+    assert (substitutions["InputBucket"], substitutions["InputPrefix"]) == ("my-photos", "")
+    assert (substitutions["MaxConcurrency"], substitutions["BatchSize"]) == ("50", "32")
+    assert substitutions["ToleratedFailurePercentage"] == "5"
+    assert machine["LoggingConfiguration"]["Level"] == "ERROR"
+    states = json.loads(definition)["States"]
+    task = states["ClassifyObjects"]["ItemProcessor"]["States"]["ClassifyBatch"]
+    (retry,) = task["Retry"]
+    assert TransientBatchError.__name__ in retry["ErrorEquals"]
+    assert {"Lambda.TooManyRequestsException", "States.Timeout"} <= set(retry["ErrorEquals"])
+    assert states["ClassifyObjects"]["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert states["ClassifyObjects"]["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "accepted"), [
+    (("", "incoming/"), ("", "records/"), True),  # two created buckets
+    (("photos", "incoming/"), ("records", "records/"), True),
+    (("photos", "incoming/"), ("photos", "records/"), True),
+    (("photos", ""), ("photos", "records/"), False),  # the whole bucket holds the output
+    (("photos", "x/"), ("photos", "x/"), False),
+])
+def test_bulk_rule_keeps_output_apart_from_input(
+    template: dict[str, Any], inputs: tuple[str, str], outputs: tuple[str, str], accepted: bool
+) -> None:
+    rule = template["Rules"]["BulkOutputOutsideInput"]
+    values = {"BulkInputBucket": inputs[0], "BulkInputPrefix": inputs[1],
+              "BulkOutputBucket": outputs[0], "BulkOutputPrefix": outputs[1]}
+    applies = _evaluate_rule(rule["RuleCondition"], values)
+    passed = all(_evaluate_rule(a["Assert"], values) for a in rule["Assertions"])
+    assert (not applies or passed) == accepted

@@ -29,6 +29,9 @@ from infra.zip_package import UNZIPPED_LIMIT_BYTES, PackageError
 
 TOOLS = ROOT / ".venv-tools" / "bin"
 FUNCTION = "LiteInferenceFunction"
+#: the batch function of ModelRuntime=LiteRT: the same zip, another entry point
+BATCH_FUNCTION = "LiteBatchFunction"
+STATE_MACHINE = ROOT / "infra" / "statemachine" / "classify_bucket.asl.json"
 #: ELF e_machine of each Lambda architecture's shared libraries.
 ELF_MACHINE = {"x86_64": 0x3E, "arm64": 0xB7}
 
@@ -116,11 +119,19 @@ def test_sam_build_stages_the_zip_and_leaves_the_image_unbuilt(
     sam_build: Path, demo_model_dir: Path
 ) -> None:
     check_staged(sam_build / FUNCTION, "x86_64", demo_model_dir)
-    assert sorted(p.name for p in sam_build.iterdir()) == [FUNCTION, "template.yaml"]
+    assert sorted(p.name for p in sam_build.iterdir()) == [BATCH_FUNCTION, FUNCTION,
+                                                            "template.yaml"]
+    # The batch function ships the same package (one make rule; SAM builds it once).
+    listing = {folder: sorted(str(p.relative_to(sam_build / folder))
+                              for p in (sam_build / folder).rglob("*"))
+               for folder in (FUNCTION, BATCH_FUNCTION)}
+    assert listing[FUNCTION] == listing[BATCH_FUNCTION]
     built = yaml.safe_load((sam_build / "template.yaml").read_text())["Resources"]
     assert built[FUNCTION]["Properties"]["CodeUri"] == FUNCTION
-    # Excluded from the build: the image function keeps the intrinsic in place of an image.
-    assert built["InferenceFunction"]["Properties"]["ImageUri"] == {"Ref": "AWS::NoValue"}
+    assert built[BATCH_FUNCTION]["Properties"]["CodeUri"] == BATCH_FUNCTION
+    # Excluded from the build: the image functions keep the intrinsic in place of an image.
+    for image in ("InferenceFunction", "BatchFunction"):
+        assert built[image]["Properties"]["ImageUri"] == {"Ref": "AWS::NoValue"}
 
 
 @pytest.mark.slow
@@ -141,12 +152,17 @@ def test_zip_installs_for_arm64_under_the_limit_too(
 def test_sam_package_uploads_the_zip_and_skips_the_unbuilt_image(
     packaged: dict[str, Any],
 ) -> None:
-    (zip_file, url), = packaged["uploads"]["s3"]
     assert packaged["uploads"]["ecr"] == []
     resources = packaged["template"]["Resources"]
-    assert resources[FUNCTION]["Properties"]["CodeUri"] == url
-    assert resources["InferenceFunction"]["Properties"]["ImageUri"] == {"Ref": "AWS::NoValue"}
-    assert zipfile.is_zipfile(zip_file)
+    uploaded = dict((url, Path(kept)) for kept, url in packaged["uploads"]["s3"])
+    for function in (FUNCTION, BATCH_FUNCTION):
+        assert zipfile.is_zipfile(uploaded[resources[function]["Properties"]["CodeUri"]])
+    for image in ("InferenceFunction", "BatchFunction"):
+        assert resources[image]["Properties"]["ImageUri"] == {"Ref": "AWS::NoValue"}
+    # The state machine's definition file goes up too, as CloudFormation reads it from S3.
+    location = resources["ClassifyBucketStateMachine"]["Properties"]["DefinitionUri"]
+    definition = uploaded[f"s3://{location['Bucket']}/{location['Key']}"]
+    assert definition.read_bytes() == STATE_MACHINE.read_bytes()
 
 
 @pytest.mark.slow
@@ -191,6 +207,13 @@ print(json.dumps({
 """
 
 
+def uploaded_zip(packaged: dict[str, Any], function: str) -> Path:
+    """The zip `sam deploy` would upload for `function`."""
+    url = packaged["template"]["Resources"][function]["Properties"]["CodeUri"]
+    (kept,) = [Path(kept) for kept, uploaded in packaged["uploads"]["s3"] if uploaded == url]
+    return kept
+
+
 def extract_as_lambda(zip_file: Path, task: Path) -> None:
     """Unzip into /var/task's stand-in with each entry's own date (SAM's: 1980-01-01), which
     zipfile does not restore by itself: a .pyc checked against its source's mtime would be stale."""
@@ -210,9 +233,8 @@ def test_uploaded_zip_serves_from_itself_without_tensorflow(
     environment from template.yaml: GET /health, GET /model and a prediction answer, no module
     of TensorFlow or Keras is loaded, and no module is compiled from source (the .pyc files are
     used, though every source is dated 1980)."""
-    (zip_file, _), = packaged["uploads"]["s3"]
     task = tmp_path / "task"
-    extract_as_lambda(Path(zip_file), task)
+    extract_as_lambda(uploaded_zip(packaged, FUNCTION), task)
     config = function_config(FUNCTION)
     env = {**lambda_environment(config), "MODEL_DIR": str(task / "model"),
            "LAMBDA_TASK_ROOT": str(task), "PATH": os.environ.get("PATH", "")}
@@ -237,6 +259,41 @@ def test_uploaded_zip_serves_from_itself_without_tensorflow(
     assert compiled == [], f"{len(compiled)} modules compiled at import, e.g. {compiled[:3]}"
     assert result["peak_rss_mb"] < config.memory_mb / 4
     print(f"zip function: peak RSS {result['peak_rss_mb']} MB after INIT and 3 requests")
+
+
+@pytest.mark.slow
+def test_uploaded_zip_runs_the_batch_entry_from_itself(
+    packaged: dict[str, Any], tmp_path: Path
+) -> None:
+    """The batch function's zip, extracted and run as Lambda runs it (no site-packages), imports
+    handler.batch (the model on LiteRT, boto3 from the zip) and answers an SQS batch holding S3's
+    test event, with no TensorFlow and nothing from outside the zip."""
+    task = tmp_path / "task"
+    extract_as_lambda(uploaded_zip(packaged, BATCH_FUNCTION), task)
+    event = json.loads((ROOT / "events" / "bulk" / "sqs-s3-notifications.json").read_text())
+    event["Records"] = event["Records"][:1]  # S3's test event: skipped, nothing to read
+    probe = r"""
+import json, sys, types
+sys.path.insert(0, sys.argv[1])
+from handler.batch import handler
+answer = handler(json.loads(sys.argv[2]), types.SimpleNamespace(
+    function_name="LiteBatchFunction", memory_limit_in_mb=1769, aws_request_id="req-1",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:LiteBatchFunction",
+    get_remaining_time_in_millis=lambda: 180000))
+print(json.dumps({"answer": answer,
+    "tensorflow": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")),
+    "outside": sorted(m.__name__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)
+                      and not m.__file__.startswith((sys.argv[1] + "/", sys.base_prefix + "/")))}))
+"""
+    env = {**lambda_environment(function_config(BATCH_FUNCTION)), "MODEL_DIR": str(task / "model"),
+           "LAMBDA_TASK_ROOT": str(task), "PATH": os.environ.get("PATH", ""),
+           "OUTPUT_S3_URI": "s3://tf-lambda-serving-output/records/"}
+    assert env["MODEL_RUNTIME"] == "litert"
+    proc = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", probe, str(task),
+                           json.dumps(event)], cwd=task, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"answer": {"batchItemFailures": []}, "tensorflow": [], "outside": []}
 
 
 @pytest.mark.slow
