@@ -154,7 +154,7 @@ def test_head_answers_like_get_without_a_body(lambda_handler, source, name, path
 
 @pytest.mark.parametrize("path,content_type,needle", [
     ("/", "text/html", b'src="static/app.js"'),
-    ("/static/app.js", "text/javascript", b'new URL("predict", base)'),
+    ("/static/models.js", "text/javascript", b'`${modelRoot}/predict` : "predict", base)'),
     ("/docs", "text/html", b"swagger-ui"),
 ])
 def test_page_script_and_docs(lambda_handler, source, path, content_type, needle):
