@@ -141,6 +141,11 @@ def _row(spec: InputSpec, array: np.ndarray) -> np.ndarray:
             f"of shape {dims} (or [1, {', '.join(map(str, dims))}])"
         )
     if spec.dtype != "string":
+        target = DTYPES[spec.dtype].numpy
+        if array.dtype.kind == "f" and target.kind in "iu":  # a file says its dtype: no 2.0 for 2
+            raise BadRequest(
+                "wrong_dtype", f"{where} must hold integers ({spec.dtype}), not {array.dtype.name}"
+            )
         return as_numbers(array, DTYPES[spec.dtype], where)
     if array.dtype.kind not in "SU":
         raise BadRequest("wrong_dtype", f"{where} takes strings, not {array.dtype.name}")
