@@ -73,11 +73,17 @@ def publish(repository: Path, name: str, staged: Path, version: int, overwrite: 
         os.replace(staged, final)
     except OSError as exc:
         if aside is not None:
-            os.replace(aside / "old", final)
-        raise FreezeError(f"cannot move the bundle to {final}: {exc.strerror or exc}") from None
-    finally:
-        if aside is not None:
+            try:
+                os.replace(aside / "old", final)
+            except OSError:
+                raise FreezeError(
+                    f"cannot move the bundle to {final}: {exc.strerror or exc}; the previous "
+                    f"version could not be put back either: it is in {aside / 'old'}"
+                ) from None
             discard(aside)
+        raise FreezeError(f"cannot move the bundle to {final}: {exc.strerror or exc}") from None
+    if aside is not None:
+        discard(aside)
     return record(repository, name, version, sha256_file(final / MANIFEST_NAME))
 
 

@@ -63,8 +63,10 @@ class ServedModel:
 
     @property
     def latest(self) -> ServedVersion:
-        """The highest served version: what a request naming none gets."""
-        return self.versions[max(self.versions)]
+        """The highest available version (TF Serving's rule), else the highest: what a request
+        naming none gets."""
+        available = [n for n, v in self.versions.items() if v.available]
+        return self.versions[max(available or self.versions)]
 
     def version(self, number: int) -> ServedVersion:
         if number not in self.versions:

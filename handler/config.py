@@ -20,10 +20,11 @@ Which runtime runs it (handler/runtime/)
                        TensorFlow (the zip function). Anything else fails the cold start.
 
 A repository (handler/repository.py)
-    MODEL_INIT_BUDGET_S  seconds every served version's load may take at INIT together (default
-                       8: Lambda ends INIT at 10 s, and the handler's imports come first); checked
-                       before each load, so a repository that does not fit stops the cold start
-                       with a line naming what did not load.
+    MODEL_INIT_BUDGET_S  seconds the repository's loading may take at INIT, from reading the source
+                       (models.json, a lazy runtime's import) to the last load (default 8: Lambda
+                       ends INIT at 10 s, and Python's start and the handler's imports, ~0.5 s,
+                       come first); checked before each load, so a repository that does not fit
+                       stops the cold start with a line naming what did not load.
     MODEL_LOAD         eager (default): every served version loaded and warmed up at INIT; lazy:
                        the pin, manifests, sha256 and op checks at INIT, each version's runtime
                        built on its first request (handler/lazy.py).

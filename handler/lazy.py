@@ -68,6 +68,9 @@ class LazySlot:
                     raise Unavailable(
                         "model_unavailable", f"{self.label} could not be loaded: {exc}"
                     ) from None
+                except BaseException:  # not held: the budget must not count it
+                    self._pool.release(self)
+                    raise
                 logger.info("model loaded on first use", extra={
                     "model_version": self.label, "held_bytes": self._pool.held()})
             else:

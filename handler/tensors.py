@@ -118,7 +118,11 @@ def as_numbers(values: Any, dtype: DType, where: str) -> np.ndarray:
         )
     if target.kind in "iuf":
         info = np.iinfo(target) if target.kind in "iu" else np.finfo(target)
-        if array.min() < info.min or array.max() > info.max:
+        # integers NumPy holds as floats (mixed with fractions or -0.0) are compared as floats: a
+        # bound a float cannot hold exactly (int64's 2**63 - 1) is then itself out of range
+        upper = float(info.max) if array.dtype.kind == "f" else info.max
+        above = array.max() >= upper if upper != info.max else array.max() > upper
+        if array.min() < info.min or above:
             raise BadRequest(
                 "out_of_range",
                 f"{where} holds values outside {dtype.name}'s range {info.min}..{info.max}",

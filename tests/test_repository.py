@@ -314,3 +314,31 @@ def test_a_pin_mismatch_fails_even_when_told_to_serve_the_rest(repository, tmp_p
     manifest.write_text(manifest.read_text().replace('"face"', '"FACE"'))
     with pytest.raises(ModelBundleError, match=r"is not the pinned onet 1 in models.json"):
         load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))
+
+
+def test_no_version_named_goes_to_the_highest_available_one(repository, tmp_path, photos):
+    """With serve_others and the newest version broken, /predict and TF Serving serve the
+    version below it (TF Serving's rule), not a 503."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repository, copy)
+    edit(copy, lambda document: document.update(on_load_error="serve_others"))
+    (copy / "catsordogs" / "2" / "model.pb").write_bytes(b"broken")
+    handler = make_handler(create_app(load_catalog(Settings.from_env({"MODEL_DIR": str(copy)}))))
+    dog = photos["dog"].read_bytes()
+    assert label(ok(invoke(handler, http_v2("POST", "/predict", dog, JPEG)))) == "dog"  # v1
+    response = invoke(handler, http_v2("POST", "/models/catsordogs/versions/2/predict", dog, JPEG))
+    assert response.status == 503
+
+
+def test_a_failed_lazy_load_is_not_counted_in_the_budget(repository):
+    from handler.lazy import LazySlot, Pool
+
+    pool = Pool(budget_bytes=100)
+
+    def boom():
+        raise RuntimeError("out of memory, say")
+
+    slot = LazySlot("m 1", boom, 60, pool)
+    with pytest.raises(RuntimeError):
+        slot.get()
+    assert pool.held() == 0

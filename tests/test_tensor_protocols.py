@@ -375,3 +375,23 @@ def test_a_fixed_batch_dimension_is_checked_and_nan_is_json_null(tmp_path):
     assert b"NaN" not in v2.body and ok(v2)["outputs"][0]["data"] == [None, 0.0]
     rows = ok(post(handler, "/v1/models/fixed:predict", {"instances": [[-1, 1]]}))
     assert rows["predictions"] == [[None, 0.0]]
+
+
+def test_integers_past_their_dtype_never_wrap():
+    """Integers NumPy holds as floats (mixed with -0.0 or a fraction elsewhere) are range-checked
+    exactly: 2**63 is out of int64's range, not -2**63."""
+    from handler.errors import BadRequest
+    from handler.tensors import DTYPES, as_numbers
+
+    for values, dtype in (([-1, 2**63], "int64"), ([1, 2**64 - 1, -0.0], "uint64"),
+                          ([-1.0, 2.0**31], "int32")):
+        with pytest.raises(BadRequest) as info:
+            as_numbers(values, DTYPES[dtype], "x")
+        assert info.value.code == "out_of_range", (values, dtype)
+    assert as_numbers([-1, 2**31 - 1], DTYPES["int32"], "x").tolist() == [-1, 2**31 - 1]
+
+
+def test_a_non_ascii_digit_in_the_binary_header_is_a_400(multi):
+    body, headers = binary_request()
+    headers["Inference-Header-Content-Length"] = "\u00b2"  # '²': str.isdigit() says yes
+    refused(post(multi, "/v2/models/multi/infer", body, headers), 400, "invalid_binary_header")

@@ -108,14 +108,14 @@ def _parameters(name: str, description: str) -> Any:
 class RequestOutput(BaseModel):
     name: str = Field(min_length=1)
     parameters: dict[str, Any] | None = _parameters(
-        "binary_data", "Truthy: this output as binary data (the binary tensor extension)."
+        "binary_data", "true: this output as binary data (the binary tensor extension)."
     )
 
 
 class InferRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = _parameters(
-        "binary_data_output", "Truthy: every output not asked otherwise as binary data."
+        "binary_data_output", "true: every output not asked otherwise as binary data."
     )
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = Field(
@@ -250,7 +250,7 @@ def _split_binary(request: Request, body: bytes) -> tuple[bytes, bytes]:
     length = request.headers.get(BINARY_HEADER)
     if length is None:
         return body, b""
-    if not length.isdigit() or int(length) > len(body):
+    if not (length.isascii() and length.isdigit()) or int(length) > len(body):
         raise BadRequest(
             "invalid_binary_header", f"{BINARY_HEADER} {length!r} does not fit the body"
         )
@@ -334,7 +334,7 @@ def _response(
 ) -> Response:
     """The answer: JSON, or with any output sent as binary data the extension's JSON header plus
     its binary tail (in output order), the header's length in BINARY_HEADER."""
-    default = bool((body.parameters or {}).get("binary_data_output", False))
+    default = (body.parameters or {}).get("binary_data_output") is True
     asked = {out.name: out.parameters or {} for out in body.outputs or []}
     tail: list[bytes] = []
     described = []
@@ -343,7 +343,7 @@ def _response(
         entry: dict[str, Any] = {
             "name": name, "datatype": DTYPES[spec.dtype].v2, "shape": list(array.shape),
         }
-        if asked.get(name, {}).get("binary_data", default):
+        if asked.get(name, {}).get("binary_data", default) is True:
             data = to_binary(array)
             entry["parameters"] = {"binary_data_size": len(data)}
             tail.append(data)
