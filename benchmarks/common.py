@@ -129,6 +129,19 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def interleaved(work: dict[str, Callable[[], Any]], calls: int, warmup: int
+                ) -> dict[str, list[float]]:
+    """Each of `work` called in turn, round after round; the seconds of each call after the
+    first `warmup` rounds (interleaving spreads the machine's noise over all of them)."""
+    samples: dict[str, list[float]] = {name: [] for name in work}
+    for round_ in range(warmup + calls):
+        for name, call in work.items():
+            seconds, _ = timed(call)
+            if round_ >= warmup:
+                samples[name].append(seconds)
+    return samples
+
+
 def photo_bytes(name: str = PHOTO) -> bytes:
     from demo.photos import photo_path
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (
-    ROOT, alternate_children, child_main, lambda_context, summary_ms, timed,
+    ROOT, alternate_children, child_main, interleaved, lambda_context, summary_ms,
 )
 
 MODEL = "onet"
@@ -93,12 +93,7 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
         **{name: (lambda e=event: handler(e, lambda_context())) for name, event in events.items()},
         "run": lambda: model.runtime.run({spec.name: row}, names),
     }
-    samples: dict[str, list[float]] = {name: [] for name in work}
-    for round_ in range(warmup + calls):
-        for name, call in work.items():
-            seconds, _ = timed(call)
-            if round_ >= warmup:
-                samples[name].append(seconds)
+    samples = interleaved(work, calls, warmup)
     return {"runtime": model.runtime.name, "outputs": names, "samples_s": samples}
 
 

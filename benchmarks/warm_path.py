@@ -28,7 +28,7 @@ from infra.local_api import http_api_event
 
 from benchmarks.common import (
     PHOTO_LABEL, alternate_children, check_prediction, child_main, image_feeds, jpeg_event,
-    lambda_context, multipart_event, photo_bytes, summary_ms, task_scores, timed,
+    interleaved, lambda_context, multipart_event, photo_bytes, summary_ms, task_scores,
 )
 
 
@@ -73,12 +73,7 @@ def measure(calls: int, warmup: int = 20) -> dict[str, Any]:
         "predict": lambda: task_scores(model, feeds),
         "handler_health": lambda: handler(health, lambda_context()),
     }
-    samples: dict[str, list[float]] = {name: [] for name in work}
-    for round_ in range(warmup + calls):
-        for name, call in work.items():
-            seconds, _ = timed(call)
-            if round_ >= warmup:
-                samples[name].append(seconds)
+    samples = interleaved(work, calls, warmup)
     return {"runtime": runtime.name, "photo_bytes": len(image), "samples_s": samples}
 
 

@@ -15,7 +15,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from tensorflow.types.experimental import ConcreteFunction
 
 from freeze import FreezeError, first_line, tables
-from freeze.graph import Frozen, Reference, alias_outputs, strip, tensor_spec
+from freeze.graph import Frozen, Reference, described, strip
 from handler.manifest import Source
 
 
@@ -49,16 +49,7 @@ def freeze_function(
         *(table.node for table in found),
     ]
     graph_def, init_ops = tables.embed(strip(graph_def, keep), found, contents)
-    graph_def, output_specs = alias_outputs(
-        graph_def, [tensor_spec(tensor, name) for name, tensor in outputs.items()]
-    )
-    return Frozen(
-        graph_def=graph_def,
-        inputs=[tensor_spec(tensor, name) for name, tensor in inputs.items()],
-        outputs=output_specs,
-        reference=reference,
-        source=source,
-        method=method,
-        init_ops=init_ops,
-        signature_name=signature_name,
+    return described(
+        graph_def, inputs, outputs, reference=reference, source=source, method=method,
+        init_ops=init_ops, signature_name=signature_name,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,6 +189,23 @@ def alias_outputs(
         taken.add(spec.name)
         named.append(spec.model_copy(update={"tensor": f"{spec.name}:0"}))
     return copy, named
+
+
+def described(
+    graph_def: tf.compat.v1.GraphDef, inputs: Mapping[str, tf.Tensor],
+    outputs: Mapping[str, tf.Tensor], **rest: Any,
+) -> Frozen:
+    """The frozen graph with its inputs and outputs described under their logical names, each
+    output given its own named tensor (`alias_outputs`); `rest`: Frozen's other fields."""
+    graph_def, output_specs = alias_outputs(
+        graph_def, [tensor_spec(tensor, name) for name, tensor in outputs.items()]
+    )
+    return Frozen(
+        graph_def=graph_def,
+        inputs=[tensor_spec(tensor, name) for name, tensor in inputs.items()],
+        outputs=output_specs,
+        **rest,
+    )
 
 
 def op_types(graph_def: tf.compat.v1.GraphDef) -> list[str]:

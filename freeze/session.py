@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from freeze import FreezeError, first_line, tables
-from freeze.graph import Frozen, alias_outputs, inline_functions, node_name, strip, tensor_spec
+from freeze.graph import Frozen, described, inline_functions, node_name, strip
 from handler.manifest import Source
 
 graph_util = tf.compat.v1.graph_util
@@ -54,16 +54,7 @@ def freeze(
     def reference(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return session.run(fetches, {feeds[name]: value for name, value in batch.items()})
 
-    frozen, output_specs = alias_outputs(
-        frozen, [tensor_spec(tensor, name) for name, tensor in fetches.items()]
-    )
-    return Frozen(
-        graph_def=frozen,
-        inputs=[tensor_spec(tensor, name) for name, tensor in feeds.items()],
-        outputs=output_specs,
-        reference=reference,
-        source=source,
-        method=method,
-        init_ops=init_ops,
-        signature_name=signature_name,
+    return described(
+        frozen, feeds, fetches, reference=reference, source=source, method=method,
+        init_ops=init_ops, signature_name=signature_name,
     )

@@ -61,6 +61,16 @@ async def version_label(label: str) -> None:
 NUMBERED_PINS = {"/versions/{version:int}": version_number, "/labels/{label:label}": version_label}
 
 
+def numbered_values(catalog: Catalog) -> dict[str, list[Any]]:
+    """The served names, version numbers and labels: the enums of NUMBERED_PINS' paths."""
+    served = catalog.models.values()
+    return {
+        "name": list(catalog.models),
+        "version": sorted({n for s in served for n in s.versions}),
+        "label": sorted({label for s in served for label in s.labels}),
+    }
+
+
 def pinned_route[Endpoint: Callable[..., Any]](
     router: APIRouter, method: str, path: str, pins: Mapping[str, Callable[..., Any]],
     **kwargs: Any,

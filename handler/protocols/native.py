@@ -27,6 +27,7 @@ from handler.protocols.common import (
     exactly_one,
     media_type,
     numbered,
+    numbered_values,
     parse_json,
     pinned_route,
     read_body,
@@ -351,12 +352,7 @@ async def named_predict(request: Request, version: NamedVersion, k: K = None) ->
 
 def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
     """The served names, versions and labels as this API's path parameters' enums."""
-    served = catalog.models.values()
-    pin_path_parameters(schema, "/models/", {
-        "name": list(catalog.models),
-        "version": sorted({n for s in served for n in s.versions}),
-        "label": sorted({label for s in served for label in s.labels}),
-    })
+    pin_path_parameters(schema, "/models/", numbered_values(catalog))
 
 
 def openapi(schema: dict[str, Any], model: Model) -> None:

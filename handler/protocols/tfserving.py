@@ -43,6 +43,7 @@ from handler.protocols.common import (
     NamedServed,
     exactly_one,
     numbered,
+    numbered_values,
     parse_json,
     pinned_route,
     read_body,
@@ -289,12 +290,7 @@ async def predict(request: Request, model: ReadyModel) -> PredictionsResponse | 
 
 def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
     """The served names, versions and labels as this protocol's path parameters' enums."""
-    served = catalog.models.values()
-    pin_path_parameters(schema, "/v1/models/", {
-        "name": list(catalog.models),
-        "version": sorted({n for s in served for n in s.versions}),
-        "label": sorted({label for s in served for label in s.labels}),
-    })
+    pin_path_parameters(schema, "/v1/models/", numbered_values(catalog))
 
 
 def openapi(schema: dict[str, Any], model: Model) -> None:
