@@ -1,28 +1,34 @@
-"""`sam local invoke` without Docker: a fresh process, one cold start, then the given events.
+"""`sam local invoke` without Docker: one fresh Lambda container, one cold start, the given events.
 
     python -m infra.invoke events/http-health.json [more.json ...] [--env KEY=VAL ...]
     python -m infra.invoke events/http-health.json --function LiteInferenceFunction   # LiteRT
+    python -m infra.invoke events/http-predict-dog-jpeg.json --memory-size 512
     python -m infra.invoke events/bulk/sqs-s3-notifications.json --function BatchFunction
 
-The handler is imported in this new process (the INIT phase, reported as Init Duration), then
-invoked once per event file, in order, like one warm Lambda container. Each response is printed
-to stdout as one line of JSON; everything else (the function's logs, START/END/REPORT lines)
-goes to stderr. Memory size, timeout and entry point come from template.yaml (the batch
-functions read and write S3: point the SDK at it, e.g. AWS_ENDPOINT_URL for a local one). Exits 1 if the INIT phase or any
-invocation failed (a Lambda error, not an HTTP error status).
+The container (infra/container.py) runs `python -m awslambdaric <handler>`, the real runtime
+interface client, against a local Runtime API, with template.yaml's environment, memory size
+(or --memory-size), timeout, and Lambda's CPU share and memory cap (cgroups, when run as root).
+Its INIT is the cold start; the events are then invoked in order, like one warm container.
+Each response (or Lambda's error payload) is printed to stdout as one line of JSON; everything
+else (the function's logs; START/END/REPORT lines with Duration, Billed Duration, Memory Size,
+Max Memory Used, Init Duration) goes to stderr. The batch functions read and write S3: point
+the SDK at it, e.g. AWS_ENDPOINT_URL for a local one. Exits 1 if INIT or any invocation failed
+(a Lambda error, not an HTTP error status). A container that is killed or times out is
+replaced by a fresh one for the next event, as Lambda does.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
+from infra.container import INIT_CPU, Container, Options
 from infra.lambda_runtime import (
-    BATCH_FUNCTIONS, DEFAULT_FUNCTION, FUNCTIONS, LocalFunction, claim_stdout, error_payload,
+    BATCH_FUNCTIONS, DEFAULT_FUNCTION, FUNCTIONS, FunctionConfig, claim_stdout, function_config,
 )
 
 
@@ -37,33 +43,69 @@ def _read_event(path: str) -> Any:
     return json.load(sys.stdin) if path == "-" else json.loads(Path(path).read_text("utf-8"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
-    parser.add_argument("--handler", help="module.attribute to invoke (default: the function's)")
-    parser.add_argument("--function", choices=FUNCTIONS + BATCH_FUNCTIONS, default=DEFAULT_FUNCTION,
+def container_arguments(parser: argparse.ArgumentParser, functions: tuple[str, ...]) -> None:
+    """The options that say which function runs and how its containers are limited."""
+    parser.add_argument("--function", choices=functions, default=DEFAULT_FUNCTION,
                         help="template.yaml function whose memory, timeout and environment to use")
+    parser.add_argument("--handler", help="module.attribute to run (default: the function's)")
+    parser.add_argument("--memory-size", type=int, metavar="MB",
+                        help="Lambda memory size (default: the function's MemorySize); CPU "
+                             "follows it, 1,769 MB = 1 vCPU")
+    parser.add_argument("--init-cpu", choices=INIT_CPU, default=INIT_CPU[0],
+                        help="INIT's CPU: burst (at least one vCPU) or proportional (the memory's share)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="run without cgroup CPU and memory limits")
     parser.add_argument(
         "--env", type=_env_pair, action="append", default=[], metavar="KEY=VAL",
         help="environment variable for the function (repeatable; overrides template.yaml)",
     )
+
+
+def container_setup(args: argparse.Namespace) -> tuple[FunctionConfig, Options]:
+    """The function's configuration and the containers' options, from those arguments."""
+    config = function_config(args.function)
+    if args.handler:
+        config = dataclasses.replace(config, handler=args.handler)
+    options = Options(
+        memory_mb=args.memory_size or config.memory_mb, timeout_s=config.timeout_s,
+        init_cpu=args.init_cpu, limits=not args.no_limits,
+    )
+    return config, options
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
+    container_arguments(parser, FUNCTIONS + BATCH_FUNCTIONS)
     args = parser.parse_args(argv)
     events = [_read_event(path) for path in args.events]
+    config, options = container_setup(args)
 
     responses = claim_stdout()
-    try:
-        function = LocalFunction.cold_start(args.handler, dict(args.env), args.function)
-    except Exception as exc:  # Lambda reports an INIT failure as the invocation's error
-        traceback.print_exc()
-        print(json.dumps({**error_payload(exc, ""), "errorType": "Runtime.ImportModuleError"}),
-              file=responses, flush=True)
-        return 1
+    said = False
 
+    def say_no_limits(reason: str) -> None:
+        nonlocal said
+        if not said:
+            said = True
+            print(f"local Lambda: running WITHOUT Lambda's CPU and memory limits ({reason})",
+                  file=sys.stderr, flush=True)
+
+    container = Container(config, options, dict(args.env), on_limits_unavailable=say_no_limits)
     failed = False
-    for event in events:
-        outcome = function.invoke(event)
-        failed |= outcome.error
-        print(json.dumps(outcome.response, separators=(",", ":")), file=responses, flush=True)
+    try:
+        container.start()
+        for event in events:
+            if container.ended:
+                container = Container(config, options, dict(args.env),
+                                      on_limits_unavailable=say_no_limits)
+                container.start()
+            outcome = container.invoke(event)
+            failed |= outcome.error
+            print(json.dumps(outcome.response, separators=(",", ":")), file=responses,
+                  flush=True)
+    finally:
+        container.stop()
     return 1 if failed else 0
 
 
