@@ -249,8 +249,9 @@ class Container:
             self.log.write(line.decode("utf-8", "replace"))
             self.log.flush()
 
-    def _await_init(self, limit_s: float) -> bool:
-        """Wait for the runtime's first `next` (or `restore/next` with SnapStart)."""
+    def _await_init(self, limit_s: float, phase: str = "init") -> bool:
+        """Wait for the runtime's first `next` (or `restore/next` with SnapStart); `phase` is
+        "invoke" for an INIT run again inside an invocation."""
         ready = "restore_next" if self.options.snapstart else "next"
         message = self._wait_for({ready, "init_error"}, limit_s)
         elapsed = (time.perf_counter() - self._started) * 1000
@@ -258,14 +259,14 @@ class Container:
             self._init.timed_out = self.alive()
             self._init.duration_ms = elapsed
             if self._init.timed_out:
-                self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\tPhase: init"
-                                   f"\tStatus: timeout")
+                self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\t"
+                                   f"Phase: {phase}\tStatus: timeout")
             self._stop_process()
             return False
         self._init.duration_ms = elapsed
         if message.kind == "init_error":
             self._init.error, self._init.error_type = message.json(), message.error_type
-            self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\tPhase: init\t"
+            self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\tPhase: {phase}\t"
                                f"Status: error\tError Type: {message.error_type}")
             self._stop_process()
             return False
@@ -309,7 +310,7 @@ class Container:
         if not self._waiting_next:  # a suppressed init: INIT again, within this invocation
             self._init = _Init(reported=True)
             self._spawn(self.environment(), boosted=False)
-            if not self._await_init(deadline - time.perf_counter()):
+            if not self._await_init(deadline - time.perf_counter(), phase="invoke"):
                 if self._init.error is not None:
                     return self._finish(request_id, started, self._init.error, error=True,
                                         error_type=self._init.error_type, ended=True)

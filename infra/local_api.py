@@ -1,17 +1,24 @@
-"""`sam local start-api` without Docker: HTTP on 127.0.0.1 → HTTP API (v2) event → the handler.
+"""`sam local start-api` without Docker: HTTP on 127.0.0.1 → HTTP API (v2) event → a Lambda.
 
-    MODEL_DIR=model python -m infra.local_api --host 127.0.0.1 --port 3000
+    MODEL_DIR=model python -m infra.local_api --host 127.0.0.1 --port 3000 \
+        [--function LiteInferenceFunction] [--memory-size MB] [--max-concurrency N]
 
 Each request becomes the event API Gateway's HTTP API would send (payload format 2.0, `$default`
 stage, binary bodies base64-encoded; built by `events.generate.to_event`, as the tests' events
-are), the same Mangum handler that Lambda runs is called in-process, and its response (base64
-bodies decoded, cookies as Set-Cookie) is written back.
+are) and is invoked in a local Lambda container (infra/pool.py, infra/container.py: the real
+runtime interface client, Lambda's CPU share and memory cap); its response (base64 bodies
+decoded, cookies as Set-Cookie) is written back.
 
-One invocation at a time: Lambda runs one request per container, and the handler (one TensorFlow
-session, module state) is only promised to be safe under that model. Connections are accepted
-concurrently, but every invocation runs on one dedicated thread, in arrival order, as if there
-were one warm container. That thread also owns an asyncio event loop, which Mangum expects to
-find in the thread that calls it (Lambda calls handlers on the runtime's main thread).
+Concurrency is Lambda's: each container runs one invocation at a time; a request goes to an
+idle warm container or starts a new one (a cold start) up to --max-concurrency (default: the
+template's ReservedConcurrency); past it the invocation is throttled and the client gets what
+the HTTP API answers a throttled Lambda, a 500. Past the stage's throttling limits (the
+template's ThrottlingRateLimit and ThrottlingBurstLimit, a token bucket) the API answers 429
+itself, without invoking. Idle containers are retired after --idle-s.
+
+`serve(handler)` runs an already-imported handler in this process instead (one invocation at
+a time on one thread that owns an asyncio event loop, as Mangum expects): the fast path for
+unit tests.
 """
 
 from __future__ import annotations
@@ -20,23 +27,26 @@ import argparse
 import asyncio
 import base64
 import json
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
+from infra.invoke import container_arguments, container_setup
 from infra.lambda_runtime import (
-    DEFAULT_FUNCTION,
-    DEFAULT_HANDLER,
     FUNCTIONS,
     Handler,
     LocalFunction,
     claim_stdout,
     function_config,
+    load_template,
 )
+from infra.pool import IDLE_S, Pool, Throttled
 
 #: HTTP API's request payload limit: larger bodies are refused before any invocation.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -45,13 +55,57 @@ MAX_EVENT_BYTES = 6 * 1024 * 1024
 _TOO_LARGE = b'{"message":"Request Entity Too Large"}'
 #: what the HTTP API answers a request that no route takes (its own 404, not the function's)
 _NOT_FOUND = b'{"message":"Not Found"}'
+#: what the HTTP API answers when Lambda refuses the invocation (a throttle, an error of the
+#: function): AWS's "Handle Lambda errors in API Gateway" (a 500) in the HTTP API's own words
+_INTERNAL_ERROR = b'{"message":"Internal Server Error"}'
+#: what a stage answers past its throttling limits (AWS's "Throttle requests to your HTTP APIs")
+_TOO_MANY = b'{"message":"Too Many Requests"}'
+
+
+class Invoker(Protocol):
+    """What runs the function: a pool of local Lambda containers, or the handler in-process."""
+
+    def invoke(self, event: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class StageThrottle:
+    """The stage's default route throttling: a token bucket of `burst` tokens refilled at
+    `rate` per second (API Gateway's model; its limits are best-effort targets)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_template(cls) -> StageThrottle:
+        parameters = load_template()["Parameters"]
+        return cls(float(parameters["ThrottlingRateLimit"]["Default"]),
+                   int(parameters["ThrottlingBurstLimit"]["Default"]))
+
+    def admit(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def reserved_concurrency() -> int | None:
+    """The template's ReservedConcurrency default (None: unreserved)."""
+    default = load_template()["Parameters"]["ReservedConcurrency"]["Default"]
+    return int(default) if default else None
 
 
 def api_routes() -> frozenset[tuple[str, str]]:
     """The HTTP API's route keys in template.yaml, as (method, path) pairs: `/` or the greedy
     `/{proxy+}`, which takes any longer path."""
-    from infra.lambda_runtime import load_template
-
     resources = load_template()["Resources"].values()
     keys = [r["Properties"]["RouteKey"] for r in resources
             if r["Type"] == "AWS::ApiGatewayV2::Route"]
@@ -119,9 +173,14 @@ class _Gateway(BaseHTTPRequestHandler):
         )
         if len(json.dumps(event)) > MAX_EVENT_BYTES:
             return self._send(413, [], _TOO_LARGE)
-        outcome = self.server.container.submit(self.server.function.invoke, event).result()
+        if self.server.throttle and not self.server.throttle.admit():
+            return self._send(429, [], _TOO_MANY)
+        try:
+            outcome = self.server.invoker.invoke(event)
+        except Throttled:
+            return self._send(500, [], _INTERNAL_ERROR)
         if outcome.error or not isinstance(outcome.response, dict):
-            return self._send(500, [], b'{"message":"Internal Server Error"}')
+            return self._send(500, [], _INTERNAL_ERROR)
         self._send(*response_parts(outcome.response))
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
@@ -153,19 +212,34 @@ def _give_thread_an_event_loop() -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
 
 
+class InProcess:
+    """The handler called in this process, one invocation at a time on one thread."""
+
+    def __init__(self, function: LocalFunction) -> None:
+        self.function = function
+        self._thread = ThreadPoolExecutor(1, "lambda-container", _give_thread_an_event_loop)
+
+    def invoke(self, event: Any) -> Any:
+        return self._thread.submit(self.function.invoke, event).result()
+
+    def close(self) -> None:
+        self._thread.shutdown(cancel_futures=True)
+
+
 class _LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], function: LocalFunction, verbose: bool) -> None:
+    def __init__(self, address: tuple[str, int], invoker: Invoker, verbose: bool,
+                 throttle: StageThrottle | None = None) -> None:
         super().__init__(address, _Gateway)
-        self.function = function
-        self.container = ThreadPoolExecutor(1, "lambda-container", _give_thread_an_event_loop)
+        self.invoker = invoker
         self.verbose = verbose
+        self.throttle = throttle
         self.routes = api_routes()
 
     def server_close(self) -> None:
         super().server_close()
-        self.container.shutdown(cancel_futures=True)
+        self.invoker.close()
 
     @property
     def url(self) -> str:
@@ -179,7 +253,8 @@ def serve(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Iterator[
 
     Port 0 picks a free port. Meant for tests and embedding; the CLI below is the same server.
     """
-    server = _LocalApiServer((host, port), LocalFunction(handler, function_config()), False)
+    server = _LocalApiServer((host, port), InProcess(LocalFunction(handler, function_config())),
+                             False)
     thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
     thread.start()
     try:
@@ -200,24 +275,48 @@ def _example_photo() -> str:
         return "photo.jpg"
 
 
+@contextmanager
+def serve_containers(pool: Pool, host: str = "127.0.0.1", port: int = 0,
+                     throttle: StageThrottle | None = None) -> Iterator[str]:
+    """Serve `pool`'s function in a background thread; yield its base URL (closes the pool)."""
+    server = _LocalApiServer((host, port), pool, False, throttle)
+    thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module.attribute to serve")
-    parser.add_argument("--function", choices=FUNCTIONS, default=DEFAULT_FUNCTION,
-                        help="template.yaml function whose memory, timeout and environment to use")
+    container_arguments(parser, FUNCTIONS)
+    parser.add_argument("--max-concurrency", type=int, default=reserved_concurrency(),
+                        metavar="N", help="most containers at once (default: the template's "
+                        "ReservedConcurrency); past it invocations are throttled")
+    parser.add_argument("--idle-s", type=float, default=IDLE_S,
+                        help="retire a container idle this long (seconds)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
+    config, options = container_setup(args)
 
     out = claim_stdout()  # the function's own output (logs, metrics) goes to stderr
+    pool = Pool(config, options, dict(args.env), args.max_concurrency, args.idle_s)
     started = time.perf_counter()
-    function = LocalFunction.cold_start(args.handler, function=args.function)
-    server = _LocalApiServer((args.host, args.port), function, not args.quiet)
-    print(f"Loaded {args.handler} in {time.perf_counter() - started:.1f} s (cold start)", file=out)
+    pool.prewarm()
+    server = _LocalApiServer((args.host, args.port), pool, not args.quiet,
+                             StageThrottle.from_template())
+    limit = args.max_concurrency or "unreserved"
+    print(f"Started {config.name} ({config.handler}, {options.memory_mb} MB, up to {limit} "
+          f"containers) in {time.perf_counter() - started:.1f} s (cold start)", file=out)
     print(f"Serving on {server.url}/  (upload page; API docs at {server.url}/docs)", file=out)
     print(f"Try:  curl -F file=@{_example_photo()} {server.url}/predict", file=out)
     print("Ctrl+C to stop.", file=out, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop containers on kill, too
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -66,6 +66,14 @@ class Pool:
         self._release(None if outcome.ended else container)
         return outcome
 
+    def prewarm(self) -> None:
+        """Start one container now (its cold start) and keep it idle for the first request."""
+        with self._lock:
+            self._count += 1
+            self.cold_starts += 1
+        container = self._new()
+        self._release(None if container.ended else container)
+
     def _acquire(self) -> Container | None:
         """An idle container, or None with a slot reserved for a new one."""
         with self._lock:

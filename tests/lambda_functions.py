@@ -54,3 +54,9 @@ def spin(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def fail(event: Any, context: Any) -> None:
     raise ValueError("failing, as asked")
+
+
+def slow_http(event: Any, context: Any) -> dict[str, Any]:
+    """An HTTP answer after a second: a request that keeps its container busy."""
+    time.sleep(1.0)
+    return {"statusCode": 200, "body": "{}", "headers": {"content-type": "application/json"}}
