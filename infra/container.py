@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from infra.cgroups import Limits, NoLimits, Usage, cpu_cores, create_limits, sweep_stale
 from infra.lambda_runtime import ACCOUNT, REGION, ROOT, FunctionConfig, lambda_environment
@@ -171,6 +171,36 @@ def _machine_cores() -> int:
     return os.cpu_count() or 1
 
 
+class Process(Protocol):
+    """The runtime's process: spawned here, or forked from a snapshot (infra/snapshot.py)."""
+
+    pid: int
+
+    def poll(self) -> int | None:
+        """Its exit code (negative: the signal that ended it), or None while it runs."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL it and everything it started; return once it has ended."""
+        ...
+
+
+class _Spawned:
+    """A process this one started, leading its own session."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait()
+
+
 class Container:
     """One execution environment of `config`'s function. Not thread-safe: one invocation at a
     time, as Lambda runs them."""
@@ -191,7 +221,7 @@ class Container:
             else NoLimits("limits switched off")
         if on_limits_unavailable and hasattr(self.limits, "reason"):
             on_limits_unavailable(self.limits.reason)  # type: ignore[attr-defined]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
         self.pid: int | None = None
         self.ended = False
         self.last_used = time.monotonic()
@@ -227,33 +257,41 @@ class Container:
         self._spawn(self.environment(), boosted=self.options.init_cpu == "burst")
         return self._await_init(self.options.init_limit_s)
 
-    def _spawn(self, env: dict[str, str], boosted: bool) -> None:
+    def _spawn(self, env: dict[str, str], boosted: bool, pass_fds: tuple[int, ...] = ()) -> None:
         cores = min(max(self.cores, 1.0), _machine_cores()) if boosted else self.cores
         self.limits.set_cpu(cores)
         self._started = time.perf_counter()
         # A shell joins the groups and execs the runtime, so that all of INIT runs inside them
         # (not preexec_fn: unsafe in a process with threads, as the pool's is).
-        self.process = subprocess.Popen(
+        popen = subprocess.Popen(
             ["/bin/sh", "-c", _JOIN_GROUPS, "sh", sys.executable, "-m", "awslambdaric",
              self.config.handler],
             cwd=ROOT, env={**env, "_LOCAL_LAMBDA_GROUPS": ":".join(self.limits.procs_files())},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, pass_fds=pass_fds,
         )
-        self.pid = self.process.pid
-        threading.Thread(target=self._forward_logs, args=(self.process.stdout,),
+        self.process, self.pid = _Spawned(popen), popen.pid
+        threading.Thread(target=self._forward_logs, args=(popen.stdout,),
                          name=f"logs-{self.id[:8]}", daemon=True).start()
+
+    def adopt(self, process: Process) -> None:
+        """Take a restored copy's process (forked from a snapshot) as this container's; its
+        runtime then waits in `restore/next` for `restore`."""
+        self.limits.add(process.pid)
+        self.process, self.pid = process, process.pid
+        self._started = time.perf_counter()
 
     def _forward_logs(self, stream: Any) -> None:
         for line in iter(stream.readline, b""):
             self.log.write(line.decode("utf-8", "replace"))
             self.log.flush()
 
-    def _await_init(self, limit_s: float, phase: str = "init") -> bool:
-        """Wait for the runtime's first `next` (or `restore/next` with SnapStart); `phase` is
-        "invoke" for an INIT run again inside an invocation."""
-        ready = "restore_next" if self.options.snapstart else "next"
-        message = self._wait_for({ready, "init_error"}, limit_s)
+    def _await_init(self, limit_s: float, phase: str = "init", ready: str = "") -> bool:
+        """Wait for the runtime's message `ready` (default: its first `next`, or `restore/next`
+        with SnapStart); `phase` is "invoke" for an INIT run again inside an invocation."""
+        ready = ready or ("restore_next" if self.options.snapstart else "next")
+        left = limit_s - (time.perf_counter() - self._started)  # counted from the spawn
+        message = self._wait_for({ready, "init_error"}, left)
         elapsed = (time.perf_counter() - self._started) * 1000
         if message is None:
             self._init.timed_out = self.alive()
@@ -276,10 +314,11 @@ class Container:
             self.limits.freeze()
         return True
 
-    def restore(self) -> bool:
+    def restore(self, started: float | None = None) -> bool:
         """SnapStart: answer `restore/next`; the runtime runs its after-restore hooks, timed
-        as Restore Duration. True when it is then ready for an event."""
-        started = time.perf_counter()
+        as Restore Duration (from `started`, a perf_counter time: default now). True when it
+        is then ready for an event."""
+        started = time.perf_counter() if started is None else started
         self.api.release_restore()
         message = self._wait_for({"next", "restore_error"}, self.options.init_limit_s)
         self._init.restore_ms = (time.perf_counter() - started) * 1000
@@ -417,9 +456,7 @@ class Container:
         if self.process is None:
             return
         self.limits.thaw()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        self.process.kill()
 
     def stop(self) -> None:
         """End the container: its runtime, its Runtime API and its groups (idempotent)."""

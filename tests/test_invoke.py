@@ -1,5 +1,6 @@
-"""`python -m infra.invoke`: every event file through the real handler in a fresh process, on
-each runtime (MODEL_RUNTIME): both answer every event as expected.json says, and alike."""
+"""`python -m infra.invoke`: every event file through the real handler in a fresh local Lambda
+container (the real runtime interface client, Lambda's CPU and memory limits), on each runtime
+(MODEL_RUNTIME): both answer every event as expected.json says, and alike."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.handler_events import assert_alike
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>[\d.]+) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
-    r"Max Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>[\d.]+) ms)?$",
+    r"Max Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>[\d.]+) ms)?(\t.*)?$",
     re.MULTILINE,
 )
 EVENT_FILES = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name != EXPECTED)
@@ -144,13 +145,19 @@ def test_one_event_cold_start_reports_like_lambda(demo_model_dir: Path) -> None:
     assert f"END RequestId: {report['id']}" in proc.stderr
 
 
-def test_init_failure_is_reported_as_lambda_does(tmp_path: Path) -> None:
-    proc = invoke("--handler", "json.no_such_handler", EVENTS_DIR / "http-health.json",
-                  model_dir=tmp_path)
+@pytest.mark.parametrize(("handler", "error_type"), [
+    ("json.no_such_handler", "Runtime.HandlerNotFound"),
+    ("no_such_module.handler", "Runtime.ImportModuleError"),
+])
+def test_init_failure_is_reported_as_lambda_does(tmp_path: Path, handler: str,
+                                                 error_type: str) -> None:
+    """The runtime interface client's own error types, then INIT_REPORT … Status: error."""
+    proc = invoke("--handler", handler, EVENTS_DIR / "http-health.json", model_dir=tmp_path)
     assert proc.returncode == 1
     error = json.loads(proc.stdout)
-    assert error["errorType"] == "Runtime.ImportModuleError"
-    assert "no_such_handler" in error["errorMessage"]
+    assert error["errorType"] == error_type
+    assert handler.split(".")[0] in error["errorMessage"]
+    assert f"Phase: init\tStatus: error\tError Type: {error_type}" in proc.stderr
 
 
 def test_env_option_reaches_the_function(tmp_path: Path) -> None:

@@ -1,0 +1,119 @@
+"""SnapStart in the local Lambda (infra/snapshot.py): INIT once, before-snapshot hooks, the
+snapshot point, then restored copies that run the after-restore hooks, as awslambdaric does it;
+copies forked from one snapshot really share its state, and the hooks make them differ."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.container import Options
+from infra.lambda_runtime import function_config
+from infra.snapshot import RestoreFailed, Snapshot
+from tests.test_local_lambda import LIMITED
+
+OPTIONS = Options(memory_mb=256, timeout_s=5)
+
+
+@pytest.fixture
+def snapshot() -> Iterator[Any]:
+    """snapshot(handler, env={}, fork=True) -> a taken Snapshot, closed afterwards."""
+    made: list[Snapshot] = []
+
+    def _take(handler: str, env: dict[str, str] | None = None, fork: bool = True) -> Snapshot:
+        function = dataclasses.replace(function_config("LiteInferenceFunction"), handler=handler)
+        snap = Snapshot(function, OPTIONS, env or {}, io.StringIO(), fork=fork)
+        made.append(snap)
+        snap.take()
+        return snap
+
+    yield _take
+    for snap in made:
+        snap.close()
+
+
+HOOKED = "tests.lambda_snapstart_function.handler"
+
+
+def test_restored_copies_share_the_snapshot_and_the_hooks_make_them_differ(snapshot: Any) -> None:
+    snap = snapshot(HOOKED)
+    assert snap.init_ms and "Status: snapshot taken" in snap.log.getvalue()
+    copies = [snap.restore() for _ in range(2)]
+    try:
+        answers = [copy.invoke({}) for copy in copies]
+    finally:
+        for copy in copies:
+            copy.stop()
+    first, second = (a.response for a in answers)
+    assert first["pid"] != second["pid"]
+    assert first["initialization_type"] == "snap-start"
+    assert first["hooks"] == second["hooks"] == ["before_snapshot", "after_restore"]
+    assert first["connection"] == f"made after restore by {first['pid']}"  # not INIT's
+    assert first["random"] != second["random"]  # reseeded after restore
+    for answer in answers:
+        assert answer.report.restore_ms and answer.report.init_ms is None
+        assert "\tRestore Duration: " in answer.report.line()
+
+
+def test_without_hooks_copies_of_one_snapshot_repeat_its_random_numbers(snapshot: Any) -> None:
+    """What the hooks are for: a copy restored from a snapshot keeps the state INIT left."""
+    snap = snapshot("tests.lambda_functions.echo")
+    copies = [snap.restore() for _ in range(2)]
+    try:
+        first, second = (copy.invoke({}).response for copy in copies)
+    finally:
+        for copy in copies:
+            copy.stop()
+    assert first["pid"] != second["pid"] and first["init_at"] == second["init_at"]
+    assert first["random"] == second["random"]
+
+
+def test_a_failing_after_restore_hook_is_reported_on_restore_error(snapshot: Any) -> None:
+    snap = snapshot(HOOKED, {"FAIL_AFTER_RESTORE": "1"})
+    copy = snap.restore()
+    outcome = copy.invoke({})
+    assert outcome.error and outcome.ended
+    assert "after-restore hook failing" in outcome.response["errorMessage"]
+    assert "RESTORE_REPORT" in snap.log.getvalue()
+    assert "Error Type: Runtime.AfterRestoreError" in snap.log.getvalue()
+
+
+def test_a_failing_before_snapshot_hook_fails_the_init(snapshot: Any) -> None:
+    snap = snapshot(HOOKED, {"FAIL_BEFORE_SNAPSHOT": "1"})
+    assert "Phase: init\tStatus: error\tError Type: Runtime.BeforeSnapshotError" in \
+        snap.log.getvalue()
+    with pytest.raises(RestoreFailed):
+        snap.restore()
+
+
+def test_without_fork_the_same_flow_runs_in_one_container(snapshot: Any) -> None:
+    """TensorFlow's case: INIT, before-snapshot hooks, restore/next, after-restore hooks."""
+    snap = snapshot(HOOKED, fork=False)
+    copy = snap.restore()
+    try:
+        outcome = copy.invoke({})
+    finally:
+        copy.stop()
+    assert outcome.response["hooks"] == ["before_snapshot", "after_restore"]
+    assert outcome.report.restore_ms is not None
+    with pytest.raises(RestoreFailed):
+        snap.restore()
+
+
+def test_restored_copies_get_their_own_limits(snapshot: Any) -> None:
+    snap = snapshot(HOOKED)
+    copy = snap.restore()
+    try:
+        assert copy.invoke({}).response["pid"] == copy.pid
+        assert copy.limits is not snap.container.limits
+        if LIMITED:
+            groups = Path(f"/proc/{copy.pid}/cgroup").read_text()
+            assert f"memory:/{copy.limits.name}\n" in groups  # type: ignore[attr-defined]
+    finally:
+        copy.stop()
+    assert not copy.alive()
