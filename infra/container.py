@@ -38,11 +38,12 @@ import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from infra.cgroups import Limits, NoLimits, Usage, cpu_cores, create_limits, sweep_stale
-from infra.lambda_runtime import ACCOUNT, REGION, ROOT, FunctionConfig, lambda_environment
+from infra.lambda_runtime import (
+    ACCOUNT, REGION, ROOT, FunctionConfig, lambda_environment, peak_rss_kb,
+)
 from infra.runtime_api import Event, Message, RuntimeApi
 
 #: Lambda's INIT limit for on-demand functions.
@@ -431,7 +432,7 @@ class Container:
         peak RSS (VmHWM: counts those pages, as a fresh Lambda environment would)."""
         usage = self.limits.usage()
         group = usage.peak_bytes / 2**20 if usage else 0.0
-        process = _peak_rss_kb(self.pid) / 1024 if self.pid else 0.0
+        process = peak_rss_kb(self.pid) / 1024 if self.pid else 0.0
         return math.ceil(max(group, process))
 
     def alive(self) -> bool:
@@ -470,12 +471,3 @@ class Container:
     def _platform_log(self, line: str) -> None:
         self.log.write(line + "\n")
         self.log.flush()
-
-
-def _peak_rss_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines()
-                 if line.startswith("VmHWM:")), 0)

@@ -14,7 +14,8 @@ else (the function's logs; START/END/REPORT lines with Duration, Billed Duration
 Max Memory Used, Init Duration) goes to stderr. The batch functions read and write S3: point
 the SDK at it, e.g. AWS_ENDPOINT_URL for a local one. Exits 1 if INIT or any invocation failed
 (a Lambda error, not an HTTP error status). A container that is killed or times out is
-replaced by a fresh one for the next event, as Lambda does.
+replaced by a fresh one for the next event, as Lambda does. --snapstart restores the container
+from a snapshot taken after INIT (infra/snapshot.py) and reports its Restore Duration.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.container import INIT_CPU, Container, Options
+from infra.container import INIT_CPU, Options
 from infra.lambda_runtime import (
     BATCH_FUNCTIONS, DEFAULT_FUNCTION, FUNCTIONS, FunctionConfig, claim_stdout, function_config,
 )
+from infra.pool import Pool
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -55,6 +57,8 @@ def container_arguments(parser: argparse.ArgumentParser, functions: tuple[str, .
                         help="INIT's CPU: burst (at least one vCPU) or proportional (the memory's share)")
     parser.add_argument("--no-limits", action="store_true",
                         help="run without cgroup CPU and memory limits")
+    parser.add_argument("--snapstart", action="store_true",
+                        help="SnapStart: restore containers from a snapshot taken after INIT")
     parser.add_argument(
         "--env", type=_env_pair, action="append", default=[], metavar="KEY=VAL",
         help="environment variable for the function (repeatable; overrides template.yaml)",
@@ -68,7 +72,7 @@ def container_setup(args: argparse.Namespace) -> tuple[FunctionConfig, Options]:
         config = dataclasses.replace(config, handler=args.handler)
     options = Options(
         memory_mb=args.memory_size or config.memory_mb, timeout_s=config.timeout_s,
-        init_cpu=args.init_cpu, limits=not args.no_limits,
+        init_cpu=args.init_cpu, limits=not args.no_limits, snapstart=args.snapstart,
     )
     return config, options
 
@@ -78,34 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
     container_arguments(parser, FUNCTIONS + BATCH_FUNCTIONS)
     args = parser.parse_args(argv)
-    events = [_read_event(path) for path in args.events]
+    try:
+        events = [_read_event(path) for path in args.events]
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot read an event: {exc} (an event is a JSON file, e.g. events/*.json)")
     config, options = container_setup(args)
 
     responses = claim_stdout()
-    said = False
-
-    def say_no_limits(reason: str) -> None:
-        nonlocal said
-        if not said:
-            said = True
-            print(f"local Lambda: running WITHOUT Lambda's CPU and memory limits ({reason})",
-                  file=sys.stderr, flush=True)
-
-    container = Container(config, options, dict(args.env), on_limits_unavailable=say_no_limits)
+    # one container at a time, in order; one that ends is replaced by a fresh one
+    pool = Pool(config, options, dict(args.env), max_concurrency=1, snapstart=args.snapstart)
     failed = False
     try:
-        container.start()
         for event in events:
-            if container.ended:
-                container = Container(config, options, dict(args.env),
-                                      on_limits_unavailable=say_no_limits)
-                container.start()
-            outcome = container.invoke(event)
+            outcome = pool.invoke(event)
             failed |= outcome.error
             print(json.dumps(outcome.response, separators=(",", ":")), file=responses,
                   flush=True)
     finally:
-        container.stop()
+        pool.close()
     return 1 if failed else 0
 
 

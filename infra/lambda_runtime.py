@@ -1,9 +1,9 @@
 """A Lambda-like runtime in this process: configuration from template.yaml, context, report line.
 
-Shared by `infra.invoke` (the `sam local invoke` stand-in) and `infra.local_api` (the
-`sam local start-api` stand-in) so both run the handler the way Lambda does: the function's
-environment from the template, the handler imported once (the INIT phase, i.e. the cold start),
-then invocations with a context object and a START/END/REPORT log triple.
+`function_config` and `lambda_environment` say what `sam local` takes from the template for a
+function; the local Lambda's containers (infra/container.py) run with them. `LocalFunction`
+calls an already-imported handler in this process with a context object and a START/END/REPORT
+log triple: the fast path of `infra.local_api.serve`, for unit tests.
 """
 
 from __future__ import annotations
@@ -177,14 +177,17 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def peak_rss_kb() -> int:
-    """Peak RSS of this process so far, in kB: Linux's VmHWM.
+def peak_rss_kb(pid: int | str = "self") -> int:
+    """Peak RSS of process `pid` (default: this one) so far, in kB: Linux's VmHWM; 0 once it
+    has ended.
 
     Not getrusage's ru_maxrss: that one survives exec, so a process started by a big parent (a
     test run holding TensorFlow: ~650 MB) reports the parent's peak; measured: 611 MB reported
     for a real peak of 10 MB. ru_maxrss only where there is no /proc."""
     try:
-        status = Path("/proc/self/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     (kb,) = (line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
@@ -213,19 +216,6 @@ class LocalFunction:
         self.handler = handler
         self.config = config
         self._pending_init_ms = init_duration_ms
-
-    @classmethod
-    def cold_start(
-        cls, handler_path: str | None = None, overrides: Mapping[str, str] = {},
-        function: str = DEFAULT_FUNCTION,
-    ) -> LocalFunction:
-        """Set template function `function`'s environment, then import the handler (default: the
-        function's own entry point), timed as the INIT phase."""
-        config = function_config(function)
-        apply_environment(config, overrides)
-        started = time.perf_counter()
-        handler = load_handler(handler_path or config.handler)
-        return cls(handler, config, (time.perf_counter() - started) * 1000)
 
     def invoke(self, event: Any) -> Invocation:
         """Call the handler with `event` and a fresh context; log START/END/REPORT like Lambda."""

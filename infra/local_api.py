@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     config, options = container_setup(args)
 
     out = claim_stdout()  # the function's own output (logs, metrics) goes to stderr
-    pool = Pool(config, options, dict(args.env), args.max_concurrency, args.idle_s)
+    pool = Pool(config, options, dict(args.env), args.max_concurrency, args.idle_s,
+                snapstart=args.snapstart)
     started = time.perf_counter()
     pool.prewarm()
     server = _LocalApiServer((args.host, args.port), pool, not args.quiet,

@@ -5,7 +5,9 @@ Lambda tends to), else a new container is started for it (a cold start, whose RE
 carries its Init Duration), up to `max_concurrency` containers at once. Past that the
 invocation is throttled (`Throttled`; Lambda's TooManyRequestsException, which the API in
 front turns into its own answer). Containers idle for `idle_s` are retired, and a container
-that ended (killed, timed out) is dropped, so the next invocation gets a fresh one.
+that ended (killed, timed out) is dropped, so the next invocation gets a fresh one. With
+SnapStart, a new container is restored from a snapshot instead of running INIT
+(infra/snapshot.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, TextIO
 
 from infra.container import Container, Invocation, Options
 from infra.lambda_runtime import FunctionConfig
+from infra.snapshot import Snapshot, forks
 
 #: How long an idle container is kept. AWS promises nothing; measured lifetimes were exactly
 #: 10 minutes after July 2019 (mikhail.io, "Cold Starts in AWS Lambda", cited in the README).
@@ -34,6 +37,7 @@ class Pool:
     def __init__(
         self, config: FunctionConfig, options: Options, overrides: Mapping[str, str] = {},
         max_concurrency: int | None = None, idle_s: float = IDLE_S, log: TextIO = sys.stderr,
+        snapstart: bool = False,
     ) -> None:
         self.config = config
         self.options = options
@@ -47,6 +51,11 @@ class Pool:
         self.cold_starts = 0
         self.throttles = 0
         self._said_no_limits = False
+        #: SnapStart: new containers are restored from a snapshot (one, shared, where the
+        #: runtime can fork; else one per container)
+        self.snapstart = snapstart
+        self._snapshot: Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
         self._closed = threading.Event()
         self._reaper = threading.Thread(target=self._retire_idle, name="pool-reaper", daemon=True)
         self._reaper.start()
@@ -88,10 +97,24 @@ class Pool:
             return None
 
     def _new(self) -> Container:
+        if self.snapstart:
+            return self._restore()
         container = Container(self.config, self.options, self.overrides, self.log,
                               on_limits_unavailable=self._say_no_limits)
         container.start()  # a failed or timed-out INIT is answered by its first invocation
         return container
+
+    def _restore(self) -> Container:
+        fork = forks(self.config, self.overrides)
+        with self._snapshot_lock:
+            snapshot = self._snapshot
+            if snapshot is None:
+                snapshot = Snapshot(self.config, self.options, self.overrides, self.log, fork)
+                if not snapshot.take():
+                    return snapshot.container  # its first invocation answers the INIT error
+                if fork:
+                    self._snapshot = snapshot
+        return snapshot.restore()
 
     def _say_no_limits(self, reason: str) -> None:
         if not self._said_no_limits:
@@ -132,3 +155,5 @@ class Pool:
             self._count -= len(idle)
         for container in idle:
             container.stop()
+        if self._snapshot is not None:
+            self._snapshot.close()

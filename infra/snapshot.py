@@ -33,7 +33,16 @@ from infra.runtime_api import Message
 from infra.snapshot_fork import FD_VARIABLE
 
 SITE = Path(__file__).resolve().parent / "snapshot_site"
+#: MODEL_RUNTIME values whose process survives `fork` (TensorFlow's thread pools do not).
+FORKABLE_RUNTIMES = frozenset({"litert"})
 _FORK_TIMEOUT_S = 10.0
+
+
+def forks(config: FunctionConfig, overrides: Mapping[str, str] = {}) -> bool:
+    """Whether restored copies of `config`'s function can be forked from one snapshot: its
+    MODEL_RUNTIME (the caller's environment over the template's, overrides over both)."""
+    runtime = {**config.environment, **os.environ, **overrides}.get("MODEL_RUNTIME", "")
+    return runtime in FORKABLE_RUNTIMES
 
 
 class RestoreFailed(Exception):
