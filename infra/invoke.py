@@ -42,7 +42,10 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 
 def _read_event(path: str) -> Any:
-    return json.load(sys.stdin) if path == "-" else json.loads(Path(path).read_text("utf-8"))
+    try:
+        return json.load(sys.stdin) if path == "-" else json.loads(Path(path).read_text("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not JSON ({exc})") from None
 
 
 def container_arguments(parser: argparse.ArgumentParser, functions: tuple[str, ...]) -> None:
