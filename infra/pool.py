@@ -4,8 +4,10 @@ An invocation goes to an idle warm container if there is one (the most recently 
 Lambda tends to), else a new container is started for it (a cold start, whose REPORT line
 carries its Init Duration), up to `max_concurrency` containers at once. Past that the
 invocation is throttled (`Throttled`; Lambda's TooManyRequestsException, which the API in
-front turns into its own answer). Containers idle for `idle_s` are retired, and a container
-that ended (killed, timed out) is dropped, so the next invocation gets a fresh one. With
+front turns into its own answer). Containers idle for `idle_s` are retired. A container that
+ended (killed, timed out) is replaced as Lambda resets an environment: the replacement runs
+its INIT inside the next invocation it gets, counted against the Timeout, at the memory's CPU
+share (Lambda's behaviour since October 2024, README "The local Lambda"). With
 SnapStart, a new container is restored from a snapshot instead of running INIT
 (infra/snapshot.py).
 """
@@ -48,6 +50,7 @@ class Pool:
         self._lock = threading.Lock()
         self._idle: list[Container] = []
         self._count = 0  # containers busy, idle or starting
+        self._reinits = 0  # ended containers whose environment re-runs INIT when next used
         self.cold_starts = 0
         self.throttles = 0
         self._said_no_limits = False
@@ -72,7 +75,7 @@ class Pool:
                 container.stop()
             self._release(None)
             raise
-        self._release(None if outcome.ended else container)
+        self._release(None if outcome.ended else container, ended=outcome.ended)
         return outcome
 
     def prewarm(self) -> None:
@@ -97,11 +100,17 @@ class Pool:
             return None
 
     def _new(self) -> Container:
-        if self.snapstart:
+        with self._lock:
+            reinit = self._reinits > 0
+            self._reinits -= reinit
+        if self.snapstart and not reinit:
             return self._restore()
         container = Container(self.config, self.options, self.overrides, self.log,
                               on_limits_unavailable=self._say_no_limits)
-        container.start()  # a failed or timed-out INIT is answered by its first invocation
+        if not reinit:
+            container.start()  # a failed or timed-out INIT is answered by its first invocation
+        # else the environment of a container that ended re-runs INIT inside the next
+        # invocation, against its Timeout and without INIT's CPU boost (see INIT_CPU)
         return container
 
     def _restore(self) -> Container:
@@ -122,8 +131,9 @@ class Pool:
             self.log.write(f"local Lambda: containers run WITHOUT Lambda's CPU and memory "
                            f"limits ({reason})\n")
 
-    def _release(self, container: Container | None) -> None:
+    def _release(self, container: Container | None, ended: bool = False) -> None:
         with self._lock:
+            self._reinits += ended
             if container is None or self._closed.is_set():
                 self._count -= 1
             else:

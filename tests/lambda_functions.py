@@ -49,7 +49,8 @@ def spin(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     while time.perf_counter() - started < float(event["seconds"]):
         pass
-    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - started}
+    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - started,
+            "pid": os.getpid()}
 
 
 def fail(event: Any, context: Any) -> None:

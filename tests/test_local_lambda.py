@@ -158,8 +158,17 @@ def test_an_init_that_outlasts_the_timeout_too_fails_the_invocation(start: Any) 
 
 @needs_cgroups
 def test_cpu_follows_memory_one_vcpu_at_1769_mb(start: Any) -> None:
-    half = start("spin", memory_mb=885).invoke({"seconds": 1.5}).response
-    assert 0.3 < half["cpu_s"] / half["wall_s"] < 0.6  # 885 / 1769 = 0.5 of a core
+    """885 MB gets half a core: the CFS quota caps it there (the kernel throttles it); a
+    loaded machine may give it less, never more."""
+    container = start("spin", memory_mb=885)
+    assert container.cores == pytest.approx(0.5, abs=0.01)
+    spun = container.invoke({"seconds": 1.5}).response
+    assert spun["cpu_s"] / spun["wall_s"] < 0.6
+    group = container.limits.name  # type: ignore[attr-defined]
+    assert f"cpu:/{group}\n" in Path(f"/proc/{spun['pid']}/cgroup").read_text()
+    assert (cgroups.ROOT / "cpu" / group / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    assert cgroups.cpu_cores(3008, machine_cores=2) == pytest.approx(3008 / 1769)
+    assert cgroups.cpu_cores(10240, machine_cores=2) == 2.0  # capped at this machine's cores
 
 
 @needs_cgroups
@@ -239,17 +248,20 @@ def test_the_pool_reuses_warm_containers_and_throttles_past_its_limit() -> None:
     assert pool.size == 0
 
 
-def test_a_killed_container_is_replaced_by_a_fresh_one() -> None:
-    pool = Pool(config("echo", timeout_s=1), Options(memory_mb=256, timeout_s=1),
-                log=io.StringIO())
+def test_a_killed_container_is_replaced_by_one_that_inits_inside_the_next_invocation() -> None:
+    pool = Pool(config("echo"), Options(memory_mb=256, timeout_s=5), log=io.StringIO())
     try:
         first = pool.invoke({})
         pid = first.response["pid"]
         os.kill(pid, signal.SIGKILL)
         died = pool.invoke({})
         assert died.error and died.response["errorType"] == "Runtime.ExitError"
-        again = pool.invoke({})
-        assert not again.error and again.response["pid"] != pid and again.report.init_ms
+        again = pool.invoke({})  # the environment re-runs INIT inside this invocation
+        assert not again.error and again.response["pid"] != pid
+        assert again.report.init_ms is None
+        warm = pool.invoke({})
+        assert warm.response["pid"] == again.response["pid"]
+        assert again.report.duration_ms > warm.report.duration_ms + 50  # INIT's import
         assert pool.cold_starts == 2
     finally:
         pool.close()
@@ -279,8 +291,9 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def test_the_local_api_answers_as_the_http_api_when_the_function_is_throttled() -> None:
     """Past the function's concurrency, the HTTP API's 500 for a throttled Lambda."""
-    pool = Pool(config("slow_http"), Options(memory_mb=256, timeout_s=5), max_concurrency=1,
-                log=io.StringIO())
+    pool = Pool(config("slow_http", timeout_s=10), Options(memory_mb=256, timeout_s=10),
+                max_concurrency=1, log=io.StringIO())
+    pool.prewarm()
     with serve_containers(pool) as url:
         first: list[tuple[int, bytes]] = []
         busy = threading.Thread(target=lambda: first.append(_get(f"{url}/health")))
