@@ -1,6 +1,7 @@
 """Run every benchmark, print the results as tables, write them as JSON and markdown.
 
-    python -m benchmarks [--quick] [--install-size] [--only SECTION ...]     (or: make bench)
+    python -m benchmarks [--quick] [--install-size] [--only SECTION ...] [--cold-baseline REV]
+                                                                             (or: make bench)
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
 Keras file it came from (for the size comparison); --multi-dir is where the multi-output model
@@ -11,6 +12,8 @@ once per runtime (MODEL_RUNTIME=tensorflow, and =litert if the bundle has a mode
 two runtimes are measured side by side in one run; cold start, warm path and batching alternate
 them.
 Targets are ratios against a floor measured in the same run; nothing here asserts a time.
+--cold-baseline (default 8976556, `none` to skip) is the commit whose LiteRT cold start this
+one's is measured against, in the same rounds (benchmarks/baseline.py extracts it under build/).
 --quick uses tiny counts (a smoke test of the code, not a measurement).
 """
 
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
-    batching, cold_start, local_api, multi_output, report, repository, size, warm_path,
+    baseline, batching, cold_start, local_api, multi_output, report, repository, size, warm_path,
 )
 from benchmarks.common import ROOT, machine, run_child, runtime_envs
 
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def each_runtime(measure: Any) -> dict[str, Any]:
         return {runtime: measure(env) for runtime, env in envs.items()}
 
-    section("cold_start", lambda: cold_start.measure(envs, pick["cold_rounds"]))
+    section("cold_start", lambda: cold_start.measure(
+        envs, pick["cold_rounds"], _baseline(args.cold_baseline, args.model_dir)))
     section("warm_path", lambda: warm_path.measure_runtimes(
         envs, pick["warm_calls"], pick["processes_per_runtime"]))
     section("multi_output", lambda: multi_output.measure_runtimes(
@@ -89,6 +93,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _baseline(rev: str, model_dir: Path) -> dict[str, Any] | None:
+    """The cold-start baseline commit's tree and bundle, or why it is not measured."""
+    if rev == "none":
+        return None
+    try:
+        tree, bundle = baseline.prepare(rev, model_dir, ROOT / "build" / "cold-baseline")
+    except baseline.BaselineUnavailable as exc:
+        print(f"[bench] cold-start baseline skipped: {exc}", file=sys.stderr, flush=True)
+        return {"rev": rev, "skipped": str(exc)}
+    return {"rev": rev, "tree": tree, "model_dir": bundle}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test")
@@ -96,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure `pip install --target -r` each runtime's requirements "
                              "(~25 s for TensorFlow's; cached)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--cold-baseline", default="8976556", metavar="REV",
+                        help="the commit whose LiteRT cold start is measured beside this one's "
+                             "(`none`: skip)")
     parser.add_argument("--model-dir", type=Path,
                         default=Path(os.environ.get("MODEL_DIR") or ROOT / "model"))
     parser.add_argument("--demo-dir", type=Path, default=ROOT / "build" / "demo")

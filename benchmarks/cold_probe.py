@@ -11,6 +11,8 @@ this process) makes "interpreter start" part of the figure. The handler mode spl
 without changing it: `handler.loader.load_model` is wrapped to stamp its start and end, its own
 "model loaded" log line gives read/verify, runtime import, model load and warm-up, and if
 TensorFlow is imported a post-import hook times `Session()` creation (part of the model load).
+With COLD_PROBE_ROOT set, the handler is imported from that tree instead (an older commit's,
+benchmarks/baseline.py), measured the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -97,6 +100,8 @@ def main() -> None:
     with open(event_file, encoding="utf-8") as f:
         event = json.load(f)
     stamps["start"] = time.monotonic()
+    if os.environ.get("COLD_PROBE_ROOT"):
+        sys.path.insert(0, os.environ["COLD_PROBE_ROOT"])
     if mode == "handler":
         outcome = _handler_cold_start(event)
     else:

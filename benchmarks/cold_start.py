@@ -6,10 +6,17 @@ next round) after one unmeasured round that warms the page cache, so drift on a 
 hits every figure alike; figures are medians over rounds, and the LiteRT / TensorFlow ratio is
 also taken per round (paired). The handler's first request is a real JPEG through
 `POST /predict` (HTTP API v2 event).
+
+With a baseline (an older commit's tree, benchmarks/baseline.py), each round also runs that
+commit's LiteRT handler on the same model, next to this one's (the order flipping every round):
+the LiteRT cold start against the baseline's is the second target. Every handler module of both
+trees is compiled to `.pyc` first, as the zip ships it (infra/zip_package.py), so neither pays for
+compiling its source at each start (PYTHONDONTWRITEBYTECODE would otherwise make them).
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import statistics
 import subprocess
@@ -39,6 +46,15 @@ PHASES = (
 )
 #: Phases the model loader's log line times (the rest of its time is bookkeeping).
 _LOADER_PHASES = ("read_verify", "import_runtime", "load_model", "session_create", "warm_up")
+#: TensorFlow's cold start against `import tensorflow`; LiteRT's against the baseline commit's.
+TARGET_RATIO = 1.15
+TARGET_BASELINE_RATIO = 0.75
+
+
+def precompile(tree: Path) -> None:
+    """Compile `tree`'s handler package to .pyc (in its __pycache__ folders, git-ignored)."""
+    if not compileall.compile_dir(tree / "handler", quiet=1):
+        raise RuntimeError(f"{tree / 'handler'} does not compile")
 
 
 def _probe(mode: str, event_file: Path, env: dict[str, str], tmp: Path) -> dict[str, Any]:
@@ -107,11 +123,20 @@ def _medians(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(row[key] for row in rows), 4) for key in rows[0]}
 
 
-def measure(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, Any]:
+def measure(envs: dict[str, dict[str, str]], rounds: int,
+            baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     """Interleaved fresh-process rounds for each runtime of `envs` (MODEL_RUNTIME -> environment):
-    medians, ratios and each handler's breakdown."""
+    medians, ratios and each handler's breakdown. `baseline` ({"rev", "tree", "model_dir"}, or
+    {"rev", "skipped"}): an older commit's LiteRT handler, measured in the same rounds."""
     floors: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
     handlers: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
+    base_rows: list[dict[str, float]] = []
+    base_env = None
+    if baseline and "tree" in baseline and LITERT in envs:
+        base_env = {**envs[LITERT], "MODEL_DIR": str(baseline["model_dir"]),
+                    "COLD_PROBE_ROOT": str(baseline["tree"])}
+        precompile(Path(baseline["tree"]))
+    precompile(ROOT)
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp_name:
         tmp = Path(tmp_name)
         event_file = tmp / "event.json"
@@ -120,10 +145,17 @@ def measure(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, Any]:
         for round_, runtime in alternating(rounds + 1, list(envs)):
             env = envs[runtime]
             floor_row = _floor_figures(_probe(RUNTIME_MODULES[runtime], event_file, env, tmp))
-            handler_row = _handler_figures(_probe("handler", event_file, env, tmp), runtime)
+            probes = {"handler": env}
+            if base_env is not None and runtime == LITERT:
+                probes["baseline"] = base_env
+            probed = {which: _handler_figures(_probe("handler", event_file, probes[which], tmp),
+                                              runtime)
+                      for which in list(probes)[:: -1 if round_ % 2 else 1]}
             if round_:
                 floors[runtime].append(floor_row)
-                handlers[runtime].append(handler_row)
+                handlers[runtime].append(probed["handler"])
+                if "baseline" in probed:
+                    base_rows.append(probed["baseline"])
     floor = {runtime: _medians(rows) for runtime, rows in floors.items()}
     handler = {runtime: _medians(rows) for runtime, rows in handlers.items()}
     result: dict[str, Any] = {
@@ -138,8 +170,21 @@ def measure(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, Any]:
         "ratio_to_floor_per_round_median": {
             runtime: _paired_ratio(handlers[runtime], floors[runtime]) for runtime in envs
         },
-        "target_ratio": 1.25,
+        "target_ratio": TARGET_RATIO,
     }
+    if baseline:
+        result["baseline"] = {key: str(value) for key, value in baseline.items()}
+    if base_rows:
+        base = _medians(base_rows)
+        result["baseline"].update({
+            "litert": base, "litert_totals_s": [round(r["total"], 3) for r in base_rows],
+        })
+        result["litert_vs_baseline"] = {
+            "total": _ratio(handler[LITERT], base, "total"),
+            "total_per_round_median": _paired_ratio(handlers[LITERT], base_rows),
+            "init": _ratio(handler[LITERT], base, "init"),
+            "target_ratio": TARGET_BASELINE_RATIO,
+        }
     if LITERT in envs:
         lite, tf = handler[LITERT], handler[TENSORFLOW]
         result["litert_vs_tensorflow"] = {

@@ -104,7 +104,8 @@ def _cold(c: dict[str, Any], runtimes: list[str]) -> list[str]:
     ]
     if LITERT in runtimes:
         lines[-1] += (f" LiteRT: {c['ratio_to_floor'][LITERT]:.2f}x its floor (its runtime "
-                      "imports so fast that the handler's own imports dominate; no target).")
+                      "imports so fast that the handler's own imports dominate).")
+    lines += _baseline(c)
     return [
         *lines, "",
         *_table(["handler cold start, phase", *_heads(runtimes, "ms", "share")], [
@@ -113,6 +114,33 @@ def _cold(c: dict[str, Any], runtimes: list[str]) -> list[str]:
                 else ("-", "")))]
             for key, label in PHASES
         ]), "",
+    ]
+
+
+def _baseline(c: dict[str, Any]) -> list[str]:
+    """LiteRT's cold start against the baseline commit's, measured in the same rounds."""
+    base = c.get("baseline")
+    if not base:
+        return []
+    if "litert" not in base:
+        return ["", f"Baseline {base['rev']} not measured: {base.get('skipped', 'no LiteRT')}."]
+    vs, old, new = c["litert_vs_baseline"], base["litert"], c["handler"][LITERT]
+    return [
+        "",
+        *_table(["LiteRT cold start (medians)", f"commit {base['rev']}", "this one", "ratio"], [
+            ["fresh process to first answer (s)", f"{old['total']:.3f}", f"{new['total']:.3f}",
+             f"{vs['total']:.2f}x"],
+            ["of which INIT, import of `handler.app` (s)", f"{old['init']:.3f}",
+             f"{new['init']:.3f}", f"{vs['init']:.2f}x"],
+            ["of which the handler's own imports (s)", f"{old['handler_imports']:.3f}",
+             f"{new['handler_imports']:.3f}",
+             f"{new['handler_imports'] / old['handler_imports']:.2f}x"],
+            ["first request (s)", f"{old['first_request']:.3f}", f"{new['first_request']:.3f}",
+             f"{new['first_request'] / old['first_request']:.2f}x"],
+        ]), "",
+        f"LiteRT: {vs['total']:.2f}x the cold start of {base['rev']} (median of per-round ratios "
+        f"{vs['total_per_round_median']:.2f}x); target <= {vs['target_ratio']}x: "
+        f"{_verdict(vs['total'] <= vs['target_ratio'])}.",
     ]
 
 

@@ -3,46 +3,89 @@
 `create_app(served)` builds an app around an already-loaded model or catalog (handler/catalog.py:
 several models and versions), so tests can serve several apps in one process; `handler.app`
 makes the Lambda one.
+
+The native protocol's routes are built with the app. TF Serving's and v2's (their modules, their
+Pydantic models and FastAPI's per-route work) are built on the first request under `/v1` or `/v2`,
+or the first `/openapi.json` or `/docs`: a cold start whose first answer is native does not pay
+for them. `build_protocols(app)` builds them at once (a SnapStart before-snapshot hook, say); the
+routes, answers and OpenAPI schema are the same either way.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import threading
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from pydantic import BaseModel
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler import __version__, http_errors
 from handler.http_errors import error_response
 from handler.catalog import Catalog
 from handler.model import Model
-from handler.protocols import native, tfserving, v2
+from handler.protocols import native
 
-PROTOCOLS = (native, tfserving, v2)
+#: Every protocol, in the order its routes are included (and listed in the OpenAPI schema)
+PROTOCOLS = ("handler.protocols.native", "handler.protocols.tfserving", "handler.protocols.v2")
+#: The protocols built on first use, and the path prefixes of all their routes (tested)
+LAZY_PROTOCOLS = PROTOCOLS[1:]
+LAZY_PREFIXES = ("/v1/", "/v2")
+_BUILD_LOCK = threading.Lock()
+
+
+def build_protocols(app: FastAPI) -> tuple[ModuleType, ...]:
+    """Every protocol module, after including the lazy ones' routers in `app` (once, in order)."""
+    if not app.state.protocols_built:
+        with _BUILD_LOCK:
+            if not app.state.protocols_built:
+                for name in LAZY_PROTOCOLS:
+                    app.include_router(importlib.import_module(name).router)
+                app.state.protocols_built = True
+    return tuple(importlib.import_module(name) for name in PROTOCOLS)
+
+
+class LazyProtocols:
+    """ASGI middleware: build the lazy protocols' routes before the first request that may be
+    theirs (a path under one of their prefixes) is routed, so it is routed as if they had always
+    been there (its 404s and 405s included)."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and not self.owner.state.protocols_built
+                and get_route_path(scope).startswith(LAZY_PREFIXES)):
+            build_protocols(self.owner)
+        await self.app(scope, receive, send)
 
 
 def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema plus the bodies that routes parse themselves (several media types),
     narrowed by each protocol to the served model: what this function really accepts."""
     if app.openapi_schema is None:
+        protocols = build_protocols(app)
         # a copy: FastAPI's schema holds the routes' own `openapi_extra` dicts, shared by apps
         schema = copy.deepcopy(FastAPI.openapi(app))
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        bodies: list[type[BaseModel]] = [s for p in PROTOCOLS for s in p.BODY_SCHEMAS]
+        bodies: list[type[BaseModel]] = [s for p in protocols for s in p.BODY_SCHEMAS]
         for body in bodies:
             json_schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(json_schema.pop("$defs", {}))
             components[body.__name__] = json_schema
         catalog: Catalog = app.state.catalog
-        for protocol in PROTOCOLS:
+        for protocol in protocols:
             protocol.pin_paths(schema, catalog)
         only = catalog.only_model()
         if only is not None:  # one model: the bodies say its signature (several: any)
-            for protocol in PROTOCOLS:
+            for protocol in protocols:
                 protocol.openapi(schema, only)
         app.openapi_schema = schema
     return app.openapi_schema
@@ -154,10 +197,11 @@ def create_app(served: Model | Catalog) -> FastAPI:
         ),
     )
     app.state.catalog = catalog
+    app.state.protocols_built = False
     http_errors.install(app)
-    for protocol in PROTOCOLS:
-        app.include_router(protocol.router)
+    app.include_router(native.router)
     app.mount("/static", StaticFiles(directory=native.STATIC_DIR), name="static")
+    app.add_middleware(LazyProtocols, owner=app)
     app.add_middleware(ResponseLimit, limit=catalog.limits.max_response_bytes)
     app.add_middleware(HeadAsGet)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]

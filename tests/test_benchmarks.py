@@ -138,3 +138,19 @@ def test_bulk_cost_model_counts_every_request_of_each_path() -> None:
     assert stored["total"] == pytest.approx(http["total"] + price("s3_put_list", 1e6))
     assert all(path["total"] == pytest.approx(sum(v for k, v in path.items() if k != "total"))
                for path in costs.values())
+
+
+def test_the_cold_start_baseline_serves_the_same_model_in_its_schema(
+    demo_model_dir: Path, tmp_path: Path
+) -> None:
+    """The baseline commit (schema 1) gets the demo model's files and a manifest that upgrades
+    back to the very same model."""
+    from benchmarks import baseline
+    from handler.manifest import load_manifest
+    from handler.manifest_v1 import ManifestV1
+
+    tree, bundle = baseline.prepare("8976556", demo_model_dir, tmp_path)
+    assert (tree / "handler" / "app.py").is_file() and (bundle / "model.pb").is_symlink()
+    old = json.loads((bundle / "model.json").read_text("utf-8"))
+    assert old["schema_version"] == 1
+    assert ManifestV1.model_validate(old).upgrade() == load_manifest(demo_model_dir)

@@ -142,3 +142,54 @@ def test_bad_litert_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_pa
     assert re.search(reason, errors[0]["message"]), errors[0]["message"]
     assert {"tensorflow_imported": False} in records
     assert "ModelBundleError" in proc.stderr
+
+
+LAZY = """
+import json, sys
+from handler.app import app, handler
+from handler.api import LAZY_PROTOCOLS, build_protocols
+from tests.handler_events import http_v2, invoke
+from demo.photos import photo_path
+def built():
+    return [name for name in LAZY_PROTOCOLS if name in sys.modules]
+steps = {"init": built()}
+event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Type": "image/jpeg"})
+steps["predict"] = (invoke(handler, event).status, built())
+steps[sys.argv[1]] = (invoke(handler, http_v2("GET", sys.argv[1], stage="Prod")).status, built())
+schema = invoke(handler, http_v2("GET", "/openapi.json")).json()
+steps["eager_schema_equal"] = schema == app.openapi() and all(build_protocols(app))
+print(json.dumps({"steps": steps, "schema": schema}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", ["/v2", "/v1/models/catsordogs", "/openapi.json",
+                                   "/v2/health/nothing"])
+def test_tf_serving_and_v2_routes_are_built_on_their_first_request(demo_model_dir, first):
+    """The cold start builds the native routes only; the first request under /v1 or /v2 (a 404
+    included, behind a stage too) or for the schema builds the others, answering as if they had
+    always been there; the schema is the same whichever came first."""
+    env = {**os.environ, "MODEL_DIR": str(demo_model_dir), "PYTHONPATH": str(ROOT),
+           "MODEL_RUNTIME": "litert"}
+    env.pop("MODEL_S3_URI", None)
+    proc = subprocess.run([sys.executable, "-c", LAZY, first], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (result,) = [json.loads(line) for line in proc.stdout.splitlines() if '"steps"' in line]
+    steps, everything = result["steps"], ["handler.protocols.tfserving", "handler.protocols.v2"]
+    assert steps["init"] == [] and steps["predict"] == [200, []]
+    assert steps[first] == [404 if first.endswith("nothing") else 200, everything]
+    assert steps["eager_schema_equal"] is True
+    paths = list(result["schema"]["paths"])
+    assert paths.index("/predict") < paths.index("/v1/models/{name}") < paths.index("/v2")
+
+
+def test_every_lazy_route_is_under_a_lazy_prefix() -> None:
+    """What LazyProtocols relies on: no lazily built route lies outside its prefixes."""
+    import importlib
+
+    from handler.api import LAZY_PREFIXES, LAZY_PROTOCOLS
+
+    paths = [route.path for name in LAZY_PROTOCOLS
+             for route in importlib.import_module(name).router.routes]
+    assert paths and all(path.startswith(LAZY_PREFIXES) for path in paths)
