@@ -297,9 +297,9 @@ class Container:
         if message is None:
             self._init.timed_out = self.alive()
             self._init.duration_ms = elapsed
-            if self._init.timed_out:
-                self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\t"
-                                   f"Phase: {phase}\tStatus: timeout")
+            status = "timeout" if self._init.timed_out else "error\tError Type: Runtime.ExitError"
+            self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\t"
+                               f"Phase: {phase}\tStatus: {status}")
             self._stop_process()
             return False
         self._init.duration_ms = elapsed
@@ -354,6 +354,8 @@ class Container:
                 if self._init.error is not None:
                     return self._finish(request_id, started, self._init.error, error=True,
                                         error_type=self._init.error_type, ended=True)
+                if not self._init.timed_out:  # killed during INIT (its memory, most often)
+                    return self._exited(request_id, started)
                 return self._timed_out(request_id, started)
         self.limits.thaw()
         self.api.deliver(Event(

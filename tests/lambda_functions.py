@@ -19,6 +19,10 @@ INIT_AT = time.time()
 if os.environ.get("SLEEP_AT_IMPORT_S"):
     time.sleep(float(os.environ["SLEEP_AT_IMPORT_S"]))
 _count = 0
+if os.environ.get("ALLOCATE_AT_IMPORT_MB"):
+    _held = bytearray(int(os.environ["ALLOCATE_AT_IMPORT_MB"]) * 2**20)
+    for _page in range(0, len(_held), 4096):
+        _held[_page] = 1
 
 
 def echo(event: Any, context: Any) -> dict[str, Any]:

@@ -129,6 +129,17 @@ def test_passing_the_memory_size_kills_the_container_as_lambda_does(start: Any) 
     assert "Status: error\tError Type: Runtime.ExitError" in outcome.report.line()
 
 
+@needs_cgroups
+def test_a_function_that_does_not_fit_its_memory_is_killed_at_init(start: Any) -> None:
+    """INIT killed, run again inside the invocation, killed again: the invocation's error."""
+    container = start("echo", memory_mb=128, env={"ALLOCATE_AT_IMPORT_MB": "200"})
+    assert "Phase: init\tStatus: error\tError Type: Runtime.ExitError" in log_of(container)
+    outcome = container.invoke({})
+    assert outcome.error and outcome.ended
+    assert outcome.response["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    assert "Phase: invoke\tStatus: error\tError Type: Runtime.ExitError" in log_of(container)
+
+
 def test_passing_the_timeout_ends_the_invocation_and_the_container(start: Any) -> None:
     container = start("sleep", timeout_s=1)
     assert container.invoke({"seconds": 0.1}).response == {"slept": 0.1}
