@@ -371,14 +371,16 @@ class Container:
                 return self._timed_out(request_id, started)
             return self._exited(request_id, started)
         error = message.kind == "error"
-        # the runtime's next `next` call follows its post; wait for it so that the container
-        # is frozen idle, not mid-request
-        self._waiting_next = self._wait_for({"next"}, 1.0) is not None
-        if self._waiting_next:
+        # Lambda freezes the environment once the runtime asks for the next event: wait for
+        # that call (it follows the post at once; a loaded machine may delay it, and the
+        # runtime then makes it when thawed)
+        self._wait_for({"next"}, 1.0)
+        alive = self.alive()
+        self._waiting_next = alive
+        if alive:
             self.limits.freeze()
         return self._finish(request_id, started, message.json(), error=error,
-                            error_type="Unhandled" if error else None,
-                            ended=not self._waiting_next)
+                            error_type="Unhandled" if error else None, ended=not alive)
 
     def _timed_out(self, request_id: str, started: float) -> Invocation:
         elapsed = time.perf_counter() - started
