@@ -223,3 +223,29 @@ def test_each_restored_copys_first_invocation_is_a_cold_start(
     invoke(handler, http_v2("GET", "/health"))
     invoke(handler, http_v2("GET", "/health"))
     assert seen == [True, False]
+
+
+def test_the_batch_entrys_client_is_dropped_and_made_anew(registry, s3_env, demo_model_dir, photos):
+    """handler.batch registers its own hooks: its S3 client (the job's source) is gone before
+    the snapshot, a new one serves after the restore, and a batch is classified with it."""
+    import boto3
+
+    from tests.bulk_helpers import (
+        INPUT_BUCKET, OUTPUT_BUCKET, batch_entry, listed, map_batch, stored_records, upload,
+    )
+    from tests.bulk_helpers import invoke as invoke_batch
+
+    s3 = boto3.client("s3")
+    for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    upload(s3, {"dog.jpeg": photos["dog"].read_bytes()})
+    with batch_entry(MODEL_DIR=str(demo_model_dir), MODEL_RUNTIME="litert") as entry:
+        old = weakref.ref(entry.client)
+        lambda_runtime_hooks_runner.run_before_snapshot()
+        gc.collect()
+        assert entry.client is None and entry.job.source is None and old() is None
+        lambda_runtime_hooks_runner.run_after_restore()
+        assert entry.job.source.s3 is entry.client is not None
+        invoke_batch(entry, map_batch(listed(s3)))
+    [record] = stored_records(s3).values()
+    assert record["answer"]["label"] == "dog", record
