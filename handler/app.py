@@ -3,7 +3,8 @@
 At import (Lambda's INIT phase, once per container) the model bundle (or every served version
 of a repository) is found, verified, loaded into its runtime and warmed up; a bad bundle raises
 here, so Lambda reports an INIT error instead of serving wrong answers. Nothing happens in an ASGI lifespan hook: Mangum would
-run it on every invocation.
+run it on every invocation. With SnapStart the snapshot is taken after this import, once the
+hooks registered last (handler/snapstart.py) have dropped what restored copies must not share.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from handler.adapter import lambda_handler
 from handler.api import create_app
 from handler.config import Settings
 from handler.loader import load_catalog
+from handler.snapstart import install as install_snapstart_hooks
 
 catalog = load_catalog(Settings.from_env())
 app = create_app(catalog)
 handler = lambda_handler(app)
+install_snapstart_hooks()

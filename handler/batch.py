@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from handler import s3
+from handler import s3, snapstart
 from handler.bulk import BulkJob, Report
 from handler.config import BulkSettings, Settings
 from handler.engines import dispatch
@@ -32,6 +32,24 @@ settings = BulkSettings.from_env()
 output = s3_location(settings.output_s3_uri) if settings.output_s3_uri else None
 client = s3.client()
 job = BulkJob(model, s3.S3Source(client), settings.max_object_bytes)
+
+
+def _disconnect() -> None:
+    """Before a SnapStart snapshot: close the S3 client (its connections, its credentials)
+    and drop it, so that restored copies make their own (handler/snapstart.py)."""
+    global client
+    client.close()
+    client = job.source = None  # type: ignore[assignment]
+
+
+def _reconnect() -> None:
+    """After a restore: a new client, with this environment's credentials."""
+    global client
+    client = s3.client()
+    job.source = s3.S3Source(client)
+
+
+snapstart.install(before=[_disconnect], after=[_reconnect])
 
 
 def run(refs: Sequence[ObjectRef], where: Location) -> Report:

@@ -18,6 +18,7 @@ model file's sha256: so one pin covers labels, preprocessing and model alike.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,25 +121,55 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return where.bucket, where.prefix.rstrip("/")
 
 
+#: every S3 source still alive (a lazy repository's slots keep theirs for loads on first use):
+#: what `disconnect_s3_sources` reaches before a SnapStart snapshot
+_S3_SOURCES: weakref.WeakSet[_S3] = weakref.WeakSet()
+
+
+def disconnect_s3_sources() -> int:
+    """Close and forget the S3 client of every live S3 source (its connection pool and the
+    credentials it signs with), so that none is frozen into a SnapStart snapshot and shared by
+    every copy restored from it; a source makes a new client if it downloads again. Returns how
+    many clients were closed."""
+    return sum(source.disconnect() for source in list(_S3_SOURCES))
+
+
 class _S3:
     """Downloads from MODEL_S3_URI into MODEL_CACHE_DIR, each file checked as it comes (steps
     1-3 above), each downloaded once per cold start. boto3 is imported only here: only this
-    configuration pays for it (0.3-0.8 s)."""
+    configuration pays for it (0.3-0.8 s). The client is made on first use and again after
+    `disconnect()` (handler/snapstart.py: before a snapshot)."""
 
     def __init__(self, settings: Settings) -> None:
-        import boto3
-
         self.settings = settings
         self.cache = settings.model_cache_dir
         self.bucket, self.prefix = parse_s3_uri(settings.model_s3_uri or "")
-        self.s3: Any = boto3.client("s3")
+        self._client: Any = None
         self.fetched: set[tuple[str, str]] = set()
+        _S3_SOURCES.add(self)
 
-    def fetch(self, sub: str, name: str, missing_ok: bool = False) -> bool:
-        """Download `sub/name` into the cache, once; False if absent (and `missing_ok`)."""
+    @property
+    def s3(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def disconnect(self) -> bool:
+        """Close the client (its pooled connections) and drop it; True if there was one."""
+        client, self._client = self._client, None
+        if client is None:
+            return False
+        client.close()
+        return True
+
+    def fetch(self, sub: str, name: str, missing_ok: bool = False, again: bool = False) -> bool:
+        """Download `sub/name` into the cache, once (`again`: even if it was); False if absent
+        (and `missing_ok`)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if (sub, name) in self.fetched:
+        if (sub, name) in self.fetched and not again:
             return True
         key = "/".join(part for part in (self.prefix, sub, name) if part)
         target = self.cache / sub / name
@@ -185,8 +216,8 @@ class _S3:
             )
         try:  # a copy left by an INIT retried in this sandbox, if it passes
             return read_verified(folder, artifact)
-        except ModelBundleError:  # none, or not the manifest's: fetch it
-            self.fetch(bundle.sub, artifact.path)
+        except ModelBundleError:  # none, or not the manifest's (or gone since): fetch it
+            self.fetch(bundle.sub, artifact.path, again=True)
         return read_verified(folder, artifact)
 
     def digest(self, repository: bool) -> str:

@@ -66,6 +66,9 @@ RENDERS: dict[str, dict[str, str]] = {
     "bulk-existing": {"BulkOnArrival": "Enabled", "BulkInputBucket": "my-photos",
                       "BulkInputPrefix": "", "BulkOutputBucket": "my-records",
                       "BulkMaxConcurrency": "50", "ModelRuntime": "LiteRT"},
+    # SnapStart on each HTTP function (the image's and the zip's).
+    "snapstart": {"SnapStart": "PublishedVersions"},
+    "snapstart-litert": {"SnapStart": "PublishedVersions", "ModelRuntime": "LiteRT"},
 }
 _NO_VALUE = object()
 #: The API's routes: the methods the app serves, never ANY (it would match CORS preflights).
@@ -425,6 +428,47 @@ def test_each_model_runtime_deploys_its_function_alone(
     assert {"Ref": "ModelReadPolicy"} in role["ManagedPolicyArns"]
     assert "ModelReadPolicy" not in rendered["defaults"]["Resources"]
     assert "ModelReadPolicy" not in json.dumps(rendered["defaults"]["Resources"])
+
+
+@pytest.mark.parametrize("runtime,render,apply_on", [
+    ("TensorFlow", "defaults", "None"), ("LiteRT", "litert", "None"),
+    ("TensorFlow", "snapstart", "PublishedVersions"),
+    ("LiteRT", "snapstart-litert", "PublishedVersions"),
+])
+def test_snapstart_follows_its_parameter_on_published_versions(
+    rendered: dict[str, dict[str, Any]], runtime: str, render: str, apply_on: str,
+) -> None:
+    """SnapStart=PublishedVersions turns SnapStart on for the HTTP function (image or zip) and
+    nothing else; what it restores is a published version, the one the `live` alias and so the
+    API invoke; and the function has nothing SnapStart excludes (provisioned concurrency, EFS,
+    ephemeral storage over 512 MB): adding one with SnapStart on must fail here first."""
+    cfn = rendered[render]
+    function, _ = FUNCTIONS[runtime]
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+    assert functions[function]["Properties"]["SnapStart"] == {"ApplyOn": apply_on}
+    assert [name for name, f in functions.items() if "SnapStart" in f["Properties"]] == [function]
+    (version,) = _of_function(cfn, "AWS::Lambda::Version", function).values()
+    (alias_id, alias), = _of_function(cfn, "AWS::Lambda::Alias", function).items()
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [
+        next(k for k, v in cfn["Resources"].items() if v is version), "Version"]}
+    (integration,) = _of_type(cfn, "AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_id}
+    props = functions[function]["Properties"]
+    assert "FileSystemConfigs" not in props
+    assert props.get("EphemeralStorage", {"Size": 512})["Size"] <= 512
+    for kind in ("AWS::Lambda::Version", "AWS::Lambda::Alias"):
+        for resource in _of_function(cfn, kind, function).values():
+            assert "ProvisionedConcurrencyConfig" not in resource["Properties"], kind
+
+
+def test_snapstart_parameter_is_the_functions_apply_on(template: dict[str, Any]) -> None:
+    """Its allowed values are exactly the property's (cfn-lint's schema: PublishedVersions or
+    None), default off."""
+    spec = template["Parameters"]["SnapStart"]
+    assert (spec["Default"], spec["AllowedValues"]) == ("None", ["None", "PublishedVersions"])
+    for name, _ in FUNCTIONS.values():
+        assert template["Resources"][name]["Properties"]["SnapStart"] == {
+            "ApplyOn": {"Ref": "SnapStart"}}
 
 
 def test_routes_carry_every_method_the_app_serves_and_no_preflight(
