@@ -10,7 +10,7 @@ hooks registered last (handler/snapstart.py) have dropped what restored copies m
 from __future__ import annotations
 
 from handler.adapter import lambda_handler
-from handler.api import create_app
+from handler.api import build_protocols, create_app
 from handler.config import Settings
 from handler.loader import load_catalog
 from handler.snapstart import install as install_snapstart_hooks
@@ -18,4 +18,5 @@ from handler.snapstart import install as install_snapstart_hooks
 catalog = load_catalog(Settings.from_env())
 app = create_app(catalog)
 handler = lambda_handler(app)
-install_snapstart_hooks()
+# SnapStart: what is built on first use at an on-demand INIT is built into the snapshot instead
+install_snapstart_hooks(before=[lambda: build_protocols(app), app.openapi])

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from events.generate import EVENTS_DIR
 from infra.container import Options
 from infra.lambda_runtime import function_config
 from infra.snapshot import RestoreFailed, Snapshot
@@ -117,3 +119,31 @@ def test_restored_copies_get_their_own_limits(snapshot: Any) -> None:
     finally:
         copy.stop()
     assert not copy.alive()
+
+
+@pytest.mark.slow
+def test_the_real_handler_restored_twice_answers_alike_and_draws_apart(
+    snapshot: Any, demo_model_dir: Path,
+) -> None:
+    """LiteRT's snapshot, two forked copies: the model and the lazy routes come from the
+    snapshot, the same photo gets the same answer, and the hooks reseeded both generators."""
+    event = json.loads((EVENTS_DIR / "http-predict-dog-jpeg.json").read_text())
+    snap = snapshot("tests.lambda_snapstart_probe.handler",
+                    {"MODEL_DIR": str(demo_model_dir), "MODEL_RUNTIME": "litert"})
+    assert "Status: snapshot taken" in snap.log.getvalue(), snap.log.getvalue()[-2000:]
+    copies = [snap.restore() for _ in range(2)]
+    try:
+        probes = [copy.invoke({"probe": True}) for copy in copies]
+        answers = [copy.invoke(event) for copy in copies]
+    finally:
+        for copy in copies:
+            copy.stop()
+    first, second = (p.response for p in probes)
+    assert first["pid"] != second["pid"]
+    assert first["random"] != second["random"] and first["numpy"] != second["numpy"]
+    assert first["protocols_built"] and first["openapi_built"]  # in the snapshot
+    assert all(p.report.restore_ms for p in probes)
+    bodies = [json.loads(a.response["body"]) for a in answers]
+    assert bodies[0] == bodies[1] and bodies[0]["predictions"][0]["label"] == "dog"
+    assert '"message":"before snapshot"' in snap.log.getvalue()
+    assert snap.log.getvalue().count('"message":"restored from snapshot"') == 2
