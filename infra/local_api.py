@@ -249,20 +249,11 @@ class _LocalApiServer(ThreadingHTTPServer):
 
 @contextmanager
 def serve(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve an already-imported handler in a background thread; yield its base URL.
-
-    Port 0 picks a free port. Meant for tests and embedding; the CLI below is the same server.
-    """
-    server = _LocalApiServer((host, port), InProcess(LocalFunction(handler, function_config())),
-                             False)
-    thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """Serve an already-imported handler in this process, in a background thread; yield its
+    base URL. Port 0 picks a free port. Meant for tests and embedding."""
+    with serve_containers(InProcess(LocalFunction(handler, function_config())), host,
+                          port) as url:
+        yield url
 
 
 def _example_photo() -> str:
@@ -276,10 +267,11 @@ def _example_photo() -> str:
 
 
 @contextmanager
-def serve_containers(pool: Pool, host: str = "127.0.0.1", port: int = 0,
+def serve_containers(invoker: Invoker, host: str = "127.0.0.1", port: int = 0,
                      throttle: StageThrottle | None = None) -> Iterator[str]:
-    """Serve `pool`'s function in a background thread; yield its base URL (closes the pool)."""
-    server = _LocalApiServer((host, port), pool, False, throttle)
+    """Serve `invoker` (a Pool of containers; `serve` passes the in-process handler) in a
+    background thread; yield its base URL, then close the invoker."""
+    server = _LocalApiServer((host, port), invoker, False, throttle)
     thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
     thread.start()
     try:
