@@ -107,15 +107,13 @@ def cold_round(config: Any, options: Any, overrides: dict[str, str], event: dict
         started = container.start()
         init_ms = container._init.duration_ms  # noqa: SLF001 (also on a failed INIT)
         result: dict[str, Any] = {"init_ms": init_ms, "first_ms": None, "warm_ms": []}
-        if not started:
+        # INIT past its limit is stopped with SIGKILL too: tell it from the memory cap's kill
+        if not started and not container._init.timed_out:  # noqa: SLF001
             code = container.process.poll() if container.process else None
-            if code == -9:  # killed by the memory cap during INIT: nothing to invoke
-                result.update(status="killed", max_memory_mb=container.max_memory_mb())
-                return result
-            if not container._init.timed_out:  # noqa: SLF001
-                result.update(status="error", max_memory_mb=container.max_memory_mb(),
-                              log=_log_tail(log))
-                return result
+            # killed by the memory cap during INIT (Lambda would only repeat it): nothing to invoke
+            result.update(status="killed" if code == -9 else "error",
+                          max_memory_mb=container.max_memory_mb(), log=_log_tail(log))
+            return result
         first = container.invoke(event)
         statuses = ["init-timeout"] if not started else []
         statuses.append(_outcome(first))
@@ -249,15 +247,22 @@ def summarize(cell: dict[str, Any], cold_share: float) -> dict[str, Any]:
     """One table row from one cell's samples (see `measure`); costs are None where the runtime
     did not run (killed, error)."""
     colds = cell["cold"]
+    mb, package = cell["memory_mb"], cell["package_type"]
     status = _worst([c["status"] for c in colds])
+    # Lambda's limit holds for all the environment's memory; the local group is not charged for
+    # pages another group already cached (TensorFlow's libraries), so a runtime whose peak RSS
+    # passes MemorySize can survive here: it would not on Lambda
+    rss_over_cap = any((c.get("max_memory_mb") or 0) > mb for c in colds)
+    if rss_over_cap:
+        status = "killed"
     init = [c["init_ms"] for c in colds if c["init_ms"] is not None]
     first = [c["first_ms"] for c in colds if c["first_ms"] is not None]
     served = [c for c in colds if c["first_ms"] is not None]
     warm = sorted(cell["warm_ms"])
-    mb, package = cell["memory_mb"], cell["package_type"]
     row: dict[str, Any] = {
         "runtime": cell["runtime"], "memory_mb": mb, "package_type": package,
-        "vcpu": round(mb / FULL_VCPU_MB, 3), "status": status, "cold_starts": len(colds),
+        "vcpu": round(mb / FULL_VCPU_MB, 3), "status": status, "rss_over_cap": rss_over_cap,
+        "cold_starts": len(colds),
         "init_ms": _median(init), "first_ms": _median(first),
         "cold_ms": _median([c["init_ms"] + c["first_ms"] for c in served]),
         "warm_n": len(warm),
@@ -266,7 +271,7 @@ def summarize(cell: dict[str, Any], cold_share: float) -> dict[str, Any]:
         "max_memory_mb": max((c.get("max_memory_mb") or 0 for c in colds), default=0),
         "usd_per_million": {},
     }
-    if served:
+    if served and status != "killed":
         row["usd_per_million"] = {arch: cost_per_million(mb, arch, package, warm, first, init,
                                                          cold_share)
                                   for arch in prices.ARCHITECTURES}
@@ -323,7 +328,9 @@ def table(rows: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         status = f"**{r['status']}**" if r["status"] != "ok" else "ok"
-        memory = f"{r['max_memory_mb']:,}" + (" (cap)" if r["status"] == "killed" else "")
+        status += " (RSS > MemorySize)" if r.get("rss_over_cap") else ""
+        memory = f"{r['max_memory_mb']:,}" + (" (cap)" if r["max_memory_mb"] == r["memory_mb"]
+                                               else "")
         lines.append("| " + " | ".join([
             LABELS[r["runtime"]], f"{r['memory_mb']:,}", f"{r['vcpu']:.2f}", status,
             _ms(r["cold_ms"]), _ms(r["init_ms"]), _ms(r["first_ms"]), _ms(r["warm_p50_ms"], 1),
@@ -429,6 +436,12 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         "(image/jpeg) as an API Gateway HTTP API event. Durations are the REPORT line's; Max "
         "Memory Used is the larger of the memory group's peak and the runtime's peak RSS.", "",
         *table(rows), "",
+        "killed: the memory cap ended the runtime (in INIT or a request), as Lambda ends it "
+        "(\"Runtime exited with error: signal: killed\"); (RSS > MemorySize): it ran here, but "
+        "its peak RSS passed MemorySize, which a Lambda environment cannot hold (the local "
+        "memory group is not charged for library pages that other processes of this machine "
+        "cached first), so it counts as killed too, without a cost. The other figures of such "
+        "a row are medians of the cold starts that did serve.", "",
         f"Cost: a million predictions of which {share:.1%} are cold starts (their first request "
         "and, where AWS bills it, their INIT: since 2025-08-01 for zip and image functions "
         "alike), the rest warm; requests $0.20 per million; every duration rounded up to 1 ms. "

@@ -48,6 +48,9 @@ def test_rows_report_a_killed_size_and_price_the_others() -> None:
     killed = tune.summarize(cell("tensorflow", 256, [], status="killed"), 0.01)
     assert killed["status"] == "killed" and killed["usd_per_million"] == {}
     assert killed["max_memory_mb"] == 256 and killed["warm_p50_ms"] is None
+    over = tune.summarize(cell("tensorflow", 512, [10.0], max_mb=678), 0.01)
+    assert over["status"] == "killed" and over["rss_over_cap"] and over["usd_per_million"] == {}
+    assert over["warm_p50_ms"] == 10.0  # what it did here is still shown
     ok = tune.summarize(cell("litert", 512, [float(i) for i in range(1, 101)]), 0.01)
     assert ok["status"] == "ok" and ok["cold_ms"] == 1050 and ok["warm_n"] == 100
     assert ok["warm_p50_ms"] == 50.5 and ok["warm_p99_ms"] == pytest.approx(99.01)
@@ -80,11 +83,12 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
             "restores": [{"restore_ms": 60.0, "first_ms": 30.0, "status": "ok"}] * 2}
     rows = [tune.summarize(c, 0.01) for c in (
         cell("tensorflow", 256, [], status="killed"),
+        cell("tensorflow", 512, [10.0] * 10, max_mb=678),
         cell("tensorflow", 1769, [12.0] * 10, max_mb=700),
         cell("litert", 256, [40.0] * 10, snapstart=snap),
         cell("litert", 1769, [10.0] * 10, snapstart=snap),
     )]
-    assert rows[2]["snapstart"]["cold_ms"] == 90.0
+    assert rows[3]["snapstart"]["cold_ms"] == 90.0
     results = {
         "machine": {"nproc": 2, "cpu": "test CPU", "python": "3.12", "tensorflow": "2.21",
                     "ai_edge_litert": "2.3", "load_average_at_start": [1.0, 1.0, 1.0]},
@@ -95,6 +99,7 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     }
     text = tune.markdown(results, "tune.png")
     assert "| TensorFlow | 256 | 0.14 | **killed** |" in text and "256 (cap)" in text
+    assert "(RSS > MemorySize)" in text
     assert "**arm64 is an estimate**" in text and "load average at start [1.0, 1.0, 1.0]" in text
     assert "## LiteRT with SnapStart" in text
     assert "- LiteRT (LiteInferenceFunction): **256 MB**" in text
