@@ -188,8 +188,8 @@ def measure(sizes: Sequence[int], runtimes: Sequence[str], cold: int, warm: int,
     for round_, (runtime, mb) in alternating(cold, cells):
         share = warm // cold + (1 if round_ < warm % cold else 0)
         cell = samples[(runtime, mb)]
-        if round_ and cell["cold"][-1]["status"] == "killed":
-            continue  # a size the runtime does not fit in: once is enough
+        if round_ and cell["cold"][-1]["status"] in ("killed", "timeout"):
+            continue  # a size the runtime does not fit in (or cannot start in): once is enough
         print(f"[tune] {runtime} {mb} MB: cold start {round_ + 1}/{cold} ...", file=sys.stderr,
               flush=True)
         result = cold_round(configs[runtime], options(runtime, mb), overrides[runtime], event,
