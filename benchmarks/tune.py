@@ -244,8 +244,8 @@ def snapstart_per_million(memory_mb: int, architecture: str, warm_ms: Sequence[f
 
 
 def summarize(cell: dict[str, Any], cold_share: float) -> dict[str, Any]:
-    """One table row from one cell's samples (see `measure`); costs are None where the runtime
-    did not run (killed, error)."""
+    """One table row from one cell's samples (see `measure`); no costs where the runtime did
+    not serve (killed, timeout, error)."""
     colds = cell["cold"]
     mb, package = cell["memory_mb"], cell["package_type"]
     status = _worst([c["status"] for c in colds])
@@ -271,7 +271,7 @@ def summarize(cell: dict[str, Any], cold_share: float) -> dict[str, Any]:
         "max_memory_mb": max((c.get("max_memory_mb") or 0 for c in colds), default=0),
         "usd_per_million": {},
     }
-    if served and status != "killed":
+    if served and status in ("ok", "init-timeout"):  # a size that served: what it would cost
         row["usd_per_million"] = {arch: cost_per_million(mb, arch, package, warm, first, init,
                                                          cold_share)
                                   for arch in prices.ARCHITECTURES}

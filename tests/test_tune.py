@@ -48,6 +48,8 @@ def test_rows_report_a_killed_size_and_price_the_others() -> None:
     killed = tune.summarize(cell("tensorflow", 256, [], status="killed"), 0.01)
     assert killed["status"] == "killed" and killed["usd_per_million"] == {}
     assert killed["max_memory_mb"] == 256 and killed["warm_p50_ms"] is None
+    timed_out = tune.summarize(cell("tensorflow", 512, [], status="timeout", first_ms=15000), 0.01)
+    assert timed_out["status"] == "timeout" and timed_out["usd_per_million"] == {}
     over = tune.summarize(cell("tensorflow", 512, [10.0], max_mb=678), 0.01)
     assert over["status"] == "killed" and over["rss_over_cap"] and over["usd_per_million"] == {}
     assert over["warm_p50_ms"] == 10.0  # what it did here is still shown
