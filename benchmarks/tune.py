@@ -62,6 +62,12 @@ FULL_VCPU_MB = 1769
 #: worst first: the status a size gets from its worst container
 STATUSES = ("killed", "timeout", "init-timeout", "error", "ok")
 DEFAULT_COLD_SHARE = 0.01
+#: what each --init-cpu means (infra/container.py's Options.init_cpu)
+INIT_CPU_NOTES = {
+    "burst": "at least one vCPU whatever the size, as third-party measurements report of "
+             "Lambda's on-demand INIT; AWS documents none",
+    "proportional": "the memory's share, like an invocation: the conservative case",
+}
 #: a month of a cached SnapStart version, for the cache charge stated beside the table
 MONTH_S = 30 * 86_400
 
@@ -431,8 +437,8 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         f"size, the rounds alternating over them.", "",
         "The local Lambda (infra/container.py): `python -m awslambdaric handler.app.handler` in "
         "cgroups, CPU quota MemorySize / 1,769 of a core (capped at this machine's cores), memory "
-        f"cap MemorySize, INIT's CPU `{results['init_cpu']}` (\"burst\": at least one vCPU, as "
-        "third-party measurements report of Lambda). The request: `POST /predict` of the dog photo "
+        f"cap MemorySize, INIT's CPU `{results['init_cpu']}` ({INIT_CPU_NOTES[results['init_cpu']]}"
+        "). The request: `POST /predict` of the dog photo "
         "(image/jpeg) as an API Gateway HTTP API event. Durations are the REPORT line's; Max "
         "Memory Used is the larger of the memory group's peak and the runtime's peak RSS.", "",
         *table(rows), "",
