@@ -146,7 +146,7 @@ bench-bulk: model
 
 # The memory size: both runtimes at 256-3008 MB in the local Lambda (cold start, warm p50/p99,
 # Max Memory Used, $ per million on x86_64 and arm64), the cheapest size meeting the latency
-# target, benchmarks/TUNE_RESULTS.md and benchmarks/tune.png (benchmarks/tune.py, ~3-5 min).
+# target, benchmarks/TUNE_RESULTS.md and benchmarks/tune.png (benchmarks/tune.py, ~2-5 min).
 tune: model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks.tune $(TUNE_ARGS)
 
