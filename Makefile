@@ -17,14 +17,14 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 
 .PHONY: help setup tools checkov lock browser node demo-model model repository pin run test events \
-	bench bench-bulk smoke clean build-LiteInferenceFunction build-LiteBatchFunction batch
+	bench bench-bulk tune smoke clean build-LiteInferenceFunction build-LiteBatchFunction batch
 
 help:
 	@echo "make run    # set up, build + freeze the demo model, serve it locally"
 	@echo "make test   # set up and run the test suite"
 	@echo "make batch SRC=photos/ DST=records/   # classify a folder or s3:// prefix (infra/batch.py)"
 	@echo "other: setup tools checkov lock browser node demo-model model repository pin events"
-	@echo "       bench bench-bulk smoke clean"
+	@echo "       bench bench-bulk tune smoke clean"
 
 # $(call venv,DIR,REQUIREMENTS): a fresh python3.12 virtualenv with those requirements.
 define venv
@@ -143,6 +143,12 @@ bench: model
 # million predictions per engine against the HTTP API (benchmarks/bulk.py, ~2 min).
 bench-bulk: model
 	$(PY) -m benchmarks.bulk --model-dir $(MODEL_DIR) $(BENCH_ARGS)
+
+# The memory size: both runtimes at 256-3008 MB in the local Lambda (cold start, warm p50/p99,
+# Max Memory Used, $ per million on x86_64 and arm64), the cheapest size meeting the latency
+# target, benchmarks/TUNE_RESULTS.md and benchmarks/tune.png (benchmarks/tune.py, ~2-5 min).
+tune: model
+	MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks.tune $(TUNE_ARGS)
 
 # Post-deploy check of a live API: make smoke URL=https://... [SMOKE_ARGS=--sigv4]
 smoke: setup

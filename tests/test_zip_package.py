@@ -257,7 +257,9 @@ def test_uploaded_zip_serves_from_itself_without_tensorflow(
     compiled = [line for line in proc.stderr.splitlines()
                 if line.startswith(f"# code object from {task}/") and line.endswith(".py")]
     assert compiled == [], f"{len(compiled)} modules compiled at import, e.g. {compiled[:3]}"
-    assert result["peak_rss_mb"] < config.memory_mb / 4
+    # MemorySize is make tune's pick (benchmarks/TUNE_RESULTS.md: 256 MB, peak ~118 MB); it
+    # was 1769 MB, against which this asserted a quarter: the peak must leave room under it.
+    assert result["peak_rss_mb"] < config.memory_mb * 0.6
     print(f"zip function: peak RSS {result['peak_rss_mb']} MB after INIT and 3 requests")
 
 
