@@ -1,6 +1,7 @@
 """Run every benchmark, print the results as tables, write them as JSON and markdown.
 
     python -m benchmarks [--quick] [--install-size] [--only SECTION ...]     (or: make bench)
+    python -m benchmarks --memory-invocations 50000     (the memory slope's long run, +8 min)
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
 Keras file it came from (for the size comparison); --multi-dir is where the multi-output model
@@ -48,6 +49,8 @@ COUNTS = {
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     pick = {key: value[1 if args.quick else 0] for key, value in COUNTS.items()}
+    if args.memory_invocations:
+        pick["memory_invocations"] = args.memory_invocations
     envs, skipped = runtime_envs(args.model_dir)
     if skipped:
         print(f"[bench] {skipped}", file=sys.stderr, flush=True)
@@ -95,6 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--install-size", action="store_true",
                         help="measure `pip install --target -r` each runtime's requirements "
                              "(~25 s for TensorFlow's; cached)")
+    parser.add_argument("--memory-invocations", type=int, default=None, metavar="N",
+                        help="warm invocations per runtime in the memory section (default "
+                             f"{COUNTS['memory_invocations'][0]:,}; 50000 for the RSS slope over "
+                             "the last 40,000, ~4 min more per runtime)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--model-dir", type=Path,
                         default=Path(os.environ.get("MODEL_DIR") or ROOT / "model"))
