@@ -11,8 +11,10 @@ from __future__ import annotations
 from handler.adapter import lambda_handler
 from handler.api import create_app
 from handler.config import Settings
+from handler.heap import release_free_heap
 from handler.loader import load_catalog
 
 catalog = load_catalog(Settings.from_env())
 app = create_app(catalog)
 handler = lambda_handler(app)
+release_free_heap()  # what INIT freed, back to the kernel (handler/heap.py)
