@@ -2,6 +2,7 @@
 
     python -m benchmarks [--quick] [--install-size] [--only SECTION ...] [--cold-baseline REV]
                                                                              (or: make bench)
+    python -m benchmarks --memory-invocations 50000     (the memory slope's long run, +8 min)
 
 MODEL_DIR (default model/) is the frozen bundle to serve; --demo-dir holds the checkpoint and
 Keras file it came from (for the size comparison); --multi-dir is where the multi-output model
@@ -51,6 +52,8 @@ COUNTS = {
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     pick = {key: value[1 if args.quick else 0] for key, value in COUNTS.items()}
+    if args.memory_invocations:
+        pick["memory_invocations"] = args.memory_invocations
     envs, skipped = runtime_envs(args.model_dir)
     if skipped:
         print(f"[bench] {skipped}", file=sys.stderr, flush=True)
@@ -111,6 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--install-size", action="store_true",
                         help="measure `pip install --target -r` each runtime's requirements "
                              "(~25 s for TensorFlow's; cached)")
+    parser.add_argument("--memory-invocations", type=int, default=None, metavar="N",
+                        help="warm invocations per runtime in the memory section (default "
+                             f"{COUNTS['memory_invocations'][0]:,}; 50000 for the RSS slope over "
+                             "the last 40,000, ~4 min more per runtime)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--cold-baseline", default="8976556", metavar="REV",
                         help="the commit whose LiteRT cold start is measured beside this one's "

@@ -257,16 +257,27 @@ def _memory(m: dict[str, Any], runtimes: list[str]) -> list[str]:
         (f"RSS after {n:,} warm invocations", "rss_after_invocations_mb"),
         (f"peak RSS after {n:,} warm invocations", "peak_rss_after_invocations_mb"),
     ]
-    lines = ["### Memory (one process per runtime)", "",
+    split = [(f"  of which anonymous / file-backed, {when}", key) for when, key in (
+        ("after cold start", "rss_split_after_cold_start_mb"),
+        (f"after {n:,}", "rss_split_after_invocations_mb"))]
+    lines = [f"### Memory (one process per runtime, {n:,} warm invocations each)", "",
              *_table(["MB", *(LABELS[r] for r in runtimes)],
-                     [[label, *(m[r][key] for r in runtimes)] for label, key in rows]), ""]
+                     [[label, *(m[r][key] for r in runtimes)] for label, key in rows]
+                     + [[label, *(f"{m[r][key]['anon']} / {m[r][key]['file']}" for r in runtimes)]
+                        for label, key in split]), ""]
     for r in runtimes:
         x = m[r]
         ops = (f" Graph ops {x['graph_ops_before']} before, {x['graph_ops_after']} after."
                if x["graph_ops_before"] is not None else "")
-        lines.append(f"{LABELS[r]}: growth {x['growth_pct']:+.2f}%; target <= "
-                     f"{x['target_growth_pct']}%: {_verdict(x['growth_pct'] <= x['target_growth_pct'])}."
-                     + ops)
+        start, end = x["slope_window"]
+        lines.append(
+            f"{LABELS[r]}: growth over {x['growth_at']:,} invocations {x['growth_pct']:+.2f}%; "
+            f"target <= {x['target_growth_pct']}%: "
+            f"{_verdict(x['growth_pct'] <= x['target_growth_pct'])}. RSS slope over "
+            f"{start:,}-{end:,} {x['slope_mb_per_10k']:+.2f} MB per 10,000; target < "
+            f"{x['target_slope_mb_per_10k']} MB over 10,000-50,000: "
+            + (_verdict(x["slope_mb_per_10k"] < x["target_slope_mb_per_10k"]) if end >= 50_000
+               else "not measured (a 50,000 run: `--memory-invocations 50000`)") + "." + ops)
     return [*lines, ""]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from handler.adapter import lambda_handler
 from handler.api import build_protocols, create_app
 from handler.config import Settings
+from handler.heap import release_free_heap
 from handler.loader import load_catalog
 from handler.snapstart import install as install_snapstart_hooks
 
@@ -20,3 +21,4 @@ app = create_app(catalog)
 handler = lambda_handler(app)
 # SnapStart: what is built on first use at an on-demand INIT is built into the snapshot instead
 install_snapstart_hooks(before=[lambda: build_protocols(app), app.openapi])
+release_free_heap()  # what INIT freed, back to the kernel (handler/heap.py)

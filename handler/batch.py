@@ -22,6 +22,7 @@ from handler import s3, snapstart
 from handler.bulk import BulkJob, Report
 from handler.config import BulkSettings, Settings
 from handler.engines import dispatch
+from handler.heap import release_free_heap
 from handler.loader import load_default_model
 from handler.observability import logger, metrics, model_metrics, traced
 from handler.storage import Location, ObjectRef, s3_location
@@ -32,6 +33,7 @@ settings = BulkSettings.from_env()
 output = s3_location(settings.output_s3_uri) if settings.output_s3_uri else None
 client = s3.client()
 job = BulkJob(model, s3.S3Source(client), settings.max_object_bytes)
+release_free_heap()  # what INIT freed, back to the kernel (handler/heap.py)
 
 
 def _disconnect() -> None:

@@ -22,6 +22,21 @@ def test_percentile_and_summary_are_exact_on_small_samples() -> None:
     assert (stats["n"], stats["p50_ms"], stats["min_ms"], stats["max_ms"]) == (3, 2.0, 1.0, 3.0)
 
 
+def test_memory_growth_at_10000_and_slope_over_the_last_four_fifths() -> None:
+    from benchmarks.memory import growth, slope_per_10k
+
+    # A step at the start (the allocator warming up), then a leak of 0.5 MB per 10,000.
+    curve = [[i, 100.0 + (2.0 if i >= 1000 else 0.0) + 0.5 * i / 10_000]
+             for i in range(1000, 50_001, 1000)]
+    result = growth(curve, 100.0)
+    assert result["growth_at"] == 10_000 and result["growth_pct"] == 2.5
+    assert result["slope_window"] == [10_000, 50_000]
+    assert result["slope_mb_per_10k"] == pytest.approx(0.5)
+    assert slope_per_10k([[0, 5.0], [10_000, 7.0]]) == pytest.approx(2.0)
+    short = growth([[25, 100.0], [50, 101.0]], 100.0)  # --quick: the run's end, not 10,000
+    assert short["growth_at"] == 50 and short["growth_pct"] == 1.0
+
+
 def test_quick_run_emits_every_section_for_both_runtimes(
     demo_model_dir: Path, demo_build: Path, tmp_path: Path
 ) -> None:
@@ -78,6 +93,10 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     assert lite_memory["graph_ops_before"] is None  # an interpreter has no graph to grow
     assert tf_memory["peak_rss_after_cold_start_mb"] > 300  # TensorFlow alone is ~500 MB
     assert lite_memory["peak_rss_after_invocations_mb"] < tf_memory["peak_rss_after_cold_start_mb"] / 2
+    for x in (tf_memory, lite_memory):
+        assert x["growth_at"] == results["counts"]["memory_invocations"]
+        assert x["slope_window"][1] == x["growth_at"] and "slope_mb_per_10k" in x
+        assert x["rss_split_after_invocations_mb"]["anon"] > 0
 
     size = results["size"]
     assert size["model"]["keras_h5_mb"] > size["model"]["frozen_pb_mb"] > 1
@@ -91,6 +110,7 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     assert "| LiteRT / TensorFlow |" in proc.stdout
     assert "### A multi-output model (onet" in proc.stdout
     assert "### Several models in one function" in proc.stdout
+    assert "not measured (a 50,000 run: `--memory-invocations 50000`)" in proc.stdout
     assert (tmp_path / "RESULTS.md").read_text("utf-8").startswith("## Benchmark results")
 
 
