@@ -34,6 +34,7 @@ from benchmarks import (
     baseline, batching, cold_start, local_api, multi_output, report, repository, size, warm_path,
 )
 from benchmarks.common import ROOT, machine, run_child, runtime_envs
+from infra.local_api import reserved_concurrency
 
 SECTIONS = ("cold_start", "warm_path", "multi_output", "repository", "local_api", "batching",
             "memory", "size")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         envs, repository.build(args.repository_dir, args.demo_dir), pick["repository_rounds"],
         memory_mb=int(next(iter(envs.values()))["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])))
     section("local_api", lambda: each_runtime(lambda env: local_api.measure(
-        env, [1, 2, 8], pick["api_requests"], pick["api_seconds"])))
+        env, [1, 2, reserved_concurrency() or 8], pick["api_requests"], pick["api_seconds"])))
     section("batching", lambda: batching.measure_runtimes(
         envs, [1, 8, 32], pick["batch_repeats"], pick["processes_per_runtime"]))
     section("memory", lambda: each_runtime(lambda env: run_child(

@@ -227,7 +227,8 @@ def _local_api(a: dict[str, Any], runtimes: list[str]) -> list[str]:
     first = a[runtimes[0]]
     return [
         f"### Through the local API (HTTP on 127.0.0.1, at most {first['requests_per_level']} "
-        f"requests or {first['seconds_per_level']:.0f} s per level; one server per runtime, in turn)",
+        f"requests or {first['seconds_per_level']:.0f} s per level; one server per runtime, in turn; "
+        f"up to ReservedConcurrency warm containers)",
         "",
         *_table(["runtime", "clients", "requests", "req/s", "p50 ms", "p99 ms"], [
             [LABELS[r], x["clients"], x["requests"], x["requests_per_s"], f"{x['p50_ms']:.1f}",

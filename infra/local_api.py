@@ -81,10 +81,12 @@ class StageThrottle:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_template(cls) -> StageThrottle:
+    def from_template(cls, rate: float | None = None, burst: int | None = None) -> StageThrottle:
+        """The template's ThrottlingRateLimit and ThrottlingBurstLimit defaults, or the values
+        given (as a deployment's parameter overrides would set them)."""
         parameters = load_template()["Parameters"]
-        return cls(float(parameters["ThrottlingRateLimit"]["Default"]),
-                   int(parameters["ThrottlingBurstLimit"]["Default"]))
+        return cls(float(parameters["ThrottlingRateLimit"]["Default"]) if rate is None else rate,
+                   int(parameters["ThrottlingBurstLimit"]["Default"]) if burst is None else burst)
 
     def admit(self) -> bool:
         with self._lock:
@@ -292,6 +294,10 @@ def main(argv: list[str] | None = None) -> None:
                         "ReservedConcurrency); past it invocations are throttled")
     parser.add_argument("--idle-s", type=float, default=IDLE_S,
                         help="retire a container idle this long (seconds)")
+    parser.add_argument("--throttling-rate-limit", type=float, metavar="N",
+                        help="the stage's steady requests/s (default: the template's)")
+    parser.add_argument("--throttling-burst-limit", type=int, metavar="N",
+                        help="the stage's burst (default: the template's)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     config, options = container_setup(args)
@@ -302,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     pool.prewarm()
     server = _LocalApiServer((args.host, args.port), pool, not args.quiet,
-                             StageThrottle.from_template())
+                             StageThrottle.from_template(args.throttling_rate_limit,
+                                                         args.throttling_burst_limit))
     limit = args.max_concurrency or "unreserved"
     print(f"Started {config.name} ({config.handler}, {options.memory_mb} MB, up to {limit} "
           f"containers) in {time.perf_counter() - started:.1f} s (cold start)", file=out)
