@@ -100,14 +100,12 @@ class Report:
     #: None, "timeout" or "error"
     status: str | None = None
     error_type: str | None = None
-    #: whether INIT is billed with this invocation (Lambda bills INIT on the first one)
-    init_billed: bool = True
 
     @property
     def billed_ms(self) -> int:
-        """Billed Duration: the invocation (and its INIT, where billed) rounded up to 1 ms."""
-        init = (self.init_ms or 0.0) if self.init_billed else 0.0
-        return math.ceil(self.duration_ms + init)
+        """Billed Duration: the invocation and, on the first, its INIT (billed for every
+        on-demand function since 2025-08-01), rounded up to 1 ms."""
+        return math.ceil(self.duration_ms + (self.init_ms or 0.0))
 
     def line(self) -> str:
         parts = [
@@ -275,6 +273,10 @@ class Container:
         threading.Thread(target=self._forward_logs, args=(popen.stdout,),
                          name=f"logs-{self.id[:8]}", daemon=True).start()
 
+    def _renew_api(self) -> None:
+        self.api.close()
+        self.api = RuntimeApi()
+
     def adopt(self, process: Process) -> None:
         """Take a restored copy's process (forked from a snapshot) as this container's; its
         runtime then waits in `restore/next` for `restore`."""
@@ -349,6 +351,7 @@ class Container:
                                 error_type=self._init.error_type, ended=True)
         if not self._waiting_next:  # a suppressed init: INIT again, within this invocation
             self._init = _Init(reported=True)
+            self._renew_api()  # nothing the ended runtime asked for may reach the new one
             self._spawn(self.environment(), boosted=False)
             if not self._await_init(deadline - time.perf_counter(), phase="invoke"):
                 if self._init.error is not None:
@@ -365,7 +368,8 @@ class Container:
             function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.config.name}",
             trace_id=f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
         ))
-        message = self._wait_for({"response", "error"}, deadline - time.perf_counter())
+        message = self._wait_for({"response", "error"}, deadline - time.perf_counter(),
+                                 request_id)
         if message is None:
             if self.alive():
                 return self._timed_out(request_id, started)
@@ -383,9 +387,9 @@ class Container:
                             error_type="Unhandled" if error else None, ended=not alive)
 
     def _timed_out(self, request_id: str, started: float) -> Invocation:
-        elapsed = time.perf_counter() - started
         payload = {"errorMessage": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
-                                   f"{request_id} Task timed out after {elapsed:.2f} seconds",
+                                   f"{request_id} Task timed out after "
+                                   f"{self.options.timeout_s:.2f} seconds",
                    "errorType": "Sandbox.Timedout"}
         self._stop_process()
         self._platform_log(payload["errorMessage"])
@@ -442,9 +446,11 @@ class Container:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def _wait_for(self, kinds: set[str], timeout_s: float) -> Message | None:
-        """The runtime's next message of one of `kinds` within `timeout_s`; None when the time
-        is up or the runtime process died."""
+    def _wait_for(self, kinds: set[str], timeout_s: float,
+                  request_id: str | None = None) -> Message | None:
+        """The runtime's next message of one of `kinds` (and for `request_id`, when given:
+        a post for another invocation is not this one's answer) within `timeout_s`; None when
+        the time is up or the runtime process died."""
         deadline = time.perf_counter() + max(0.0, timeout_s)
         while (left := deadline - time.perf_counter()) > 0:
             try:
@@ -453,7 +459,7 @@ class Container:
                 if not self.alive() and self.api.messages.empty():
                     return None
                 continue
-            if message.kind in kinds:
+            if message.kind in kinds and request_id in (None, message.request_id):
                 return message
         return None
 

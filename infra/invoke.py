@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,12 @@ def container_setup(args: argparse.Namespace) -> tuple[FunctionConfig, Options]:
     return config, options
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM ends this process as Ctrl+C does, through exit handlers that stop every
+    container (infra/container.py) instead of leaving their runtimes frozen."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="+", help="event JSON files ('-' reads stdin)")
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     config, options = container_setup(args)
 
     responses = claim_stdout()
+    stop_on_sigterm()
     # one container at a time, in order; one that ends is replaced by a fresh one
     pool = Pool(config, options, dict(args.env), max_concurrency=1, snapstart=args.snapstart)
     failed = False

@@ -27,17 +27,16 @@ import argparse
 import asyncio
 import base64
 import json
-import signal
-import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO, Protocol
 
-from infra.invoke import container_arguments, container_setup
+from infra.invoke import container_arguments, container_setup, stop_on_sigterm
 from infra.lambda_runtime import (
     FUNCTIONS,
     Handler,
@@ -181,6 +180,9 @@ class _Gateway(BaseHTTPRequestHandler):
             outcome = self.server.invoker.invoke(event)
         except Throttled:
             return self._send(500, [], _INTERNAL_ERROR)
+        except Exception:  # the local Lambda failed (a snapshot that broke): the API's 500
+            traceback.print_exc()
+            return self._send(500, [], _INTERNAL_ERROR)
         if outcome.error or not isinstance(outcome.response, dict):
             return self._send(500, [], _INTERNAL_ERROR)
         self._send(*response_parts(outcome.response))
@@ -303,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     config, options = container_setup(args)
 
     out = claim_stdout()  # the function's own output (logs, metrics) goes to stderr
+    stop_on_sigterm()
     pool = Pool(config, options, dict(args.env), args.max_concurrency, args.idle_s,
                 snapstart=args.snapstart)
     started = time.perf_counter()
@@ -316,7 +319,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Serving on {server.url}/  (upload page; API docs at {server.url}/docs)", file=out)
     print(f"Try:  curl -F file=@{_example_photo()} {server.url}/predict", file=out)
     print("Ctrl+C to stop.", file=out, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop containers on kill, too
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from infra.container import Container, Invocation, Options
 from infra.lambda_runtime import FunctionConfig
-from infra.snapshot import Snapshot, forks
+from infra.snapshot import RestoreFailed, Snapshot, forks
 
 #: How long an idle container is kept. AWS promises nothing; measured lifetimes were exactly
 #: 10 minutes after July 2019 (mikhail.io, "Cold Starts in AWS Lambda", cited in the README).
@@ -50,7 +50,8 @@ class Pool:
         self._lock = threading.Lock()
         self._idle: list[Container] = []
         self._count = 0  # containers busy, idle or starting
-        self._reinits = 0  # ended containers whose environment re-runs INIT when next used
+        #: when containers ended whose environment re-runs INIT when next used (within idle_s)
+        self._reinits: list[float] = []
         self.cold_starts = 0
         self.throttles = 0
         self._said_no_limits = False
@@ -100,11 +101,14 @@ class Pool:
             return None
 
     def _new(self) -> Container:
-        with self._lock:
-            reinit = self._reinits > 0
-            self._reinits -= reinit
-        if self.snapstart and not reinit:
+        if self.snapstart:  # a SnapStart version's environments are all restored
             return self._restore()
+        with self._lock:
+            now = time.monotonic()
+            self._reinits = [t for t in self._reinits if now - t < self.idle_s]
+            reinit = bool(self._reinits)
+            if reinit:
+                self._reinits.pop()
         container = Container(self.config, self.options, self.overrides, self.log,
                               on_limits_unavailable=self._say_no_limits)
         if not reinit:
@@ -114,16 +118,29 @@ class Pool:
         return container
 
     def _restore(self) -> Container:
-        fork = forks(self.config, self.overrides)
+        """A restored container: from the pool's one snapshot where the runtime forks (taken
+        on first need, taken again if it broke), else from a snapshot of its own."""
+        if not forks(self.config, self.overrides):
+            return self._from(Snapshot(self.config, self.options, self.overrides, self.log,
+                                       fork=False))
         with self._snapshot_lock:
-            snapshot = self._snapshot
-            if snapshot is None:
-                snapshot = Snapshot(self.config, self.options, self.overrides, self.log, fork)
+            if self._snapshot is None:
+                snapshot = Snapshot(self.config, self.options, self.overrides, self.log)
                 if not snapshot.take():
                     return snapshot.container  # its first invocation answers the INIT error
-                if fork:
-                    self._snapshot = snapshot
-        return snapshot.restore()
+                self._snapshot = snapshot
+            snapshot = self._snapshot
+        try:
+            return snapshot.restore()
+        except RestoreFailed:
+            with self._snapshot_lock:
+                if self._snapshot is snapshot:
+                    self._snapshot = None
+            raise
+
+    @staticmethod
+    def _from(snapshot: Snapshot) -> Container:
+        return snapshot.restore() if snapshot.take() else snapshot.container
 
     def _say_no_limits(self, reason: str) -> None:
         if not self._said_no_limits:
@@ -133,7 +150,8 @@ class Pool:
 
     def _release(self, container: Container | None, ended: bool = False) -> None:
         with self._lock:
-            self._reinits += ended
+            if ended:
+                self._reinits.append(time.monotonic())
             if container is None or self._closed.is_set():
                 self._count -= 1
             else:

@@ -66,8 +66,9 @@ class RuntimeApi:
         self._restore = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Routes)
         self._server.api = self  # type: ignore[attr-defined]
+        # a short poll: close() waits for it, and a container ends inside an invocation
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="runtime-api", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="runtime-api", daemon=True
         )
         self._thread.start()
 

@@ -8,7 +8,9 @@ after-restore hooks (`restore/next`, then `invocation/next`): the cold start bec
 AWS_LAMBDA_INITIALIZATION_TYPE=snap-start. Where the runtime survives `fork` (LiteRT),
 infra/snapshot_fork.py turns the snapshot point into a fork server, and `restore` forks one
 restored copy per call: copies really share the pre-snapshot state, each in its own cgroups
-with its own Runtime API. TensorFlow's thread pools do not survive `fork`; for it
+with its own Runtime API. One gap to Lambda: cgroup v1 charges the shared pre-snapshot pages to
+the snapshot's group, so a copy's memory cap counts only what it allocates after the restore
+(Max Memory Used, from its peak RSS, still counts them all). TensorFlow's thread pools do not survive `fork`; for it
 `Snapshot(fork=False)` runs the same flow in one container per snapshot (INIT, hooks,
 `restore/next`, after-restore hooks), which shows the hooks' behaviour and cost but not the
 saving.
@@ -57,7 +59,19 @@ class _Forked:
         self._snapshot = snapshot
 
     def poll(self) -> int | None:
-        return self._snapshot._exits.get(self.pid)
+        """Its exit code as the snapshot's process reaped it; -9 once it is gone or a zombie
+        that nothing reaps (the snapshot's process ended first)."""
+        code = self._snapshot._exits.get(self.pid)
+        if code is not None:
+            return code
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = "X"
+        if state in ("Z", "X"):
+            time.sleep(0.05)  # the reaper's report, if it comes, has the true code
+            return self._snapshot._exits.get(self.pid, -9)
+        return None
 
     def kill(self) -> None:
         try:
@@ -84,6 +98,7 @@ class Snapshot:
         self._pids: queue.Queue[int] = queue.Queue()
         self._exits: dict[int, int] = {}
         self._channel: socket.socket | None = None
+        self._fork_lock = threading.Lock()  # one fork request and its pid reply at a time
         self.init_ms: float | None = None
 
     def take(self) -> bool:
@@ -101,6 +116,11 @@ class Snapshot:
             threading.Thread(target=self._read_channel, name="snapshot", daemon=True).start()
             ok = self.container._await_init(self.options.init_limit_s, ready="snapshot")
         self.init_ms = self.container._init.duration_ms
+        if not ok and self.container._init.error is None:  # timed out or killed
+            self.container._init.error_type = "Runtime.InitError"
+            self.container._init.error = {
+                "errorMessage": "SnapStart: INIT did not reach the snapshot (timed out or was "
+                                "killed; see INIT_REPORT)", "errorType": "Runtime.InitError"}
         if ok:
             self.container._platform_log(
                 f"INIT_REPORT Init Duration: {self.init_ms:.2f} ms\tPhase: init\t"
@@ -127,17 +147,19 @@ class Snapshot:
                 raise RestoreFailed("without fork, a snapshot restores once")
             copy.restore()
             return copy
-        if self._channel is None or not self.container.alive():
+        if self._channel is None or self.container is None or not self.container.alive():
             raise RestoreFailed("the snapshot's process has ended (did its INIT fail?)")
         copy = Container(self.config, self.options, self.overrides, log or self.log)
         started = time.perf_counter()
-        self._channel.sendall(f"fork {copy.api.address}\n".encode())
         try:
-            pid = self._pids.get(timeout=_FORK_TIMEOUT_S)
-        except queue.Empty:
+            with self._fork_lock:
+                self._channel.sendall(f"fork {copy.api.address}\n".encode())
+                pid = self._pids.get(timeout=_FORK_TIMEOUT_S)
+            copy.adopt(_Forked(pid, self))
+        except (OSError, queue.Empty) as exc:
             copy.stop()
-            raise RestoreFailed("the snapshot did not fork") from None
-        copy.adopt(_Forked(pid, self))
+            self.close()  # a late pid would belong to the next request: this snapshot is done
+            raise RestoreFailed(f"the snapshot did not fork ({exc!r})") from None
         if copy._await_init(_FORK_TIMEOUT_S, ready="restore_next"):
             copy.restore(started)
         return copy

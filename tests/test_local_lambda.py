@@ -26,6 +26,7 @@ from infra.container import Container, Options
 from infra.lambda_runtime import ROOT, FunctionConfig, function_config
 from infra.local_api import StageThrottle, serve_containers
 from infra.pool import Pool, Throttled
+from infra.runtime_api import Message
 
 LIMITED = cgroups.unavailable_reason() is None
 needs_cgroups = pytest.mark.skipif(not LIMITED, reason=f"no cgroups: {cgroups.unavailable_reason()}")
@@ -140,6 +141,15 @@ def test_a_function_that_does_not_fit_its_memory_is_killed_at_init(start: Any) -
     assert "Phase: invoke\tStatus: error\tError Type: Runtime.ExitError" in log_of(container)
 
 
+def test_an_answer_for_another_request_id_is_not_this_invocations(start: Any) -> None:
+    """A post for an invocation that is not the current one (a runtime that answered twice,
+    an earlier invocation's) is never taken as the current one's answer."""
+    container = start("echo")
+    container.api.messages.put(Message("response", "some-earlier-id", b'{"stale": true}'))
+    outcome = container.invoke({"n": 1})
+    assert outcome.response["event"] == {"n": 1}
+
+
 def test_passing_the_timeout_ends_the_invocation_and_the_container(start: Any) -> None:
     container = start("sleep", timeout_s=1)
     assert container.invoke({"seconds": 0.1}).response == {"slept": 0.1}
@@ -147,7 +157,7 @@ def test_passing_the_timeout_ends_the_invocation_and_the_container(start: Any) -
     outcome = container.invoke({"seconds": 30})
     assert time.perf_counter() - started < 3
     assert outcome.error and outcome.ended and outcome.report.status == "timeout"
-    assert "Task timed out after 1.0" in outcome.response["errorMessage"]
+    assert outcome.response["errorMessage"].endswith("Task timed out after 1.00 seconds")
     assert not container.alive()
 
 
@@ -307,10 +317,13 @@ def test_the_local_api_answers_as_the_http_api_when_the_function_is_throttled() 
                 max_concurrency=1, log=io.StringIO())
     pool.prewarm()
     with serve_containers(pool) as url:
+        assert _get(f"{url}/health") == (200, b"{}")  # the server's own first-request imports
         first: list[tuple[int, bytes]] = []
         busy = threading.Thread(target=lambda: first.append(_get(f"{url}/health")))
         busy.start()
-        time.sleep(0.6)
+        deadline = time.monotonic() + 10
+        while pool._idle and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the first request holds the only container
         throttled = _get(f"{url}/health")
         busy.join()
     assert first == [(200, b"{}")]
@@ -320,7 +333,8 @@ def test_the_local_api_answers_as_the_http_api_when_the_function_is_throttled() 
 
 def test_the_stage_answers_429_past_its_throttling_limits() -> None:
     pool = Pool(config("echo"), Options(memory_mb=256, timeout_s=5), log=io.StringIO())
-    with serve_containers(pool, throttle=StageThrottle(rate=0.5, burst=2)) as url:
+    pool.prewarm()
+    with serve_containers(pool, throttle=StageThrottle(rate=0.001, burst=2)) as url:
         answers = [_get(f"{url}/health") for _ in range(3)]
     assert [status for status, _ in answers] == [200, 200, 429]
     assert answers[2][1] == b'{"message":"Too Many Requests"}'

