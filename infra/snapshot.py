@@ -10,10 +10,10 @@ infra/snapshot_fork.py turns the snapshot point into a fork server, and `restore
 restored copy per call: copies really share the pre-snapshot state, each in its own cgroups
 with its own Runtime API. One gap to Lambda: cgroup v1 charges the shared pre-snapshot pages to
 the snapshot's group, so a copy's memory cap counts only what it allocates after the restore
-(Max Memory Used, from its peak RSS, still counts them all). TensorFlow's thread pools do not survive `fork`; for it
-`Snapshot(fork=False)` runs the same flow in one container per snapshot (INIT, hooks,
-`restore/next`, after-restore hooks), which shows the hooks' behaviour and cost but not the
-saving.
+(Max Memory Used, from its peak RSS, still counts them all). TensorFlow's thread pools do not
+survive `fork`; for it `Snapshot(fork=False)` runs the same flow in one container per snapshot
+(INIT, hooks, `restore/next`, after-restore hooks), which shows the hooks' behaviour and cost
+but not the saving.
 """
 
 from __future__ import annotations
