@@ -114,6 +114,8 @@ class HttpRuntimeClient:
         try:
             connection.request(method, path, body, headers or {})
             response = connection.getresponse()
+            if response.status >= 400:  # as the C client does: the runtime's loop ends on it
+                raise RuntimeError(f"Runtime API {method} {path}: {response.status}")
             return response.read(), response.headers
         finally:
             connection.close()
