@@ -28,18 +28,24 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, alternating, machine, run_child, runtime_envs
+from benchmarks.prices import HTTP_API_REQUEST, LAMBDA_GB_SECOND, LAMBDA_REQUEST, MILLION, Price
 
 SIZES = (1, 8, 32)
-MILLION = 1_000_000
 #: the batch function's memory (template.yaml): GB-seconds per second of duration
 GB = 1769 / 1024
+
+
+def _listed(item: Price) -> tuple[float, int, str]:
+    return item.usd, item.per, f"{item.url} ({item.unit})"
+
+
 #: us-east-1 list prices, x86_64, without free tiers, as read on 2026-12-01 (their pages' excerpts
-#: in this project's search index): {name: (USD, per how many, source)}
+#: in this project's search index): {name: (USD, per how many, source)}; Lambda's and the HTTP
+#: API's from benchmarks.prices, where their sources are kept
 PRICES: dict[str, tuple[float, int, str]] = {
-    "lambda_gb_s": (0.0000166667, 1, "https://aws.amazon.com/lambda/pricing/ (first 6 B GB-s/month)"),
-    "lambda_request": (0.20, MILLION, "https://aws.amazon.com/lambda/pricing/"),
-    "http_api_request": (1.00, MILLION, "https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, "
-                                        "first 300 M/month, metered per 512 KB)"),
+    "lambda_gb_s": _listed(LAMBDA_GB_SECOND["x86_64"]),
+    "lambda_request": _listed(LAMBDA_REQUEST),
+    "http_api_request": _listed(HTTP_API_REQUEST),
     "s3_get_head": (0.0004, 1000, "https://aws.amazon.com/s3/pricing/ (S3 Standard GET, SELECT "
                                   "and all other requests)"),
     "s3_put_list": (0.005, 1000, "https://aws.amazon.com/s3/pricing/ (S3 Standard PUT, COPY, "
