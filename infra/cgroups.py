@@ -51,7 +51,9 @@ class Usage:
 
 
 class Limits(Protocol):
-    """The limits of one container."""
+    """The limits of one container; `reason` says why there are none (None when there are)."""
+
+    reason: str | None
 
     def add(self, pid: int) -> None: ...
 
@@ -117,6 +119,8 @@ class NoLimits:
 
 class CgroupLimits:
     """A container's cpu, memory and freezer groups (cgroup v1)."""
+
+    reason = None
 
     def __init__(self, memory_mb: int, cores: float | None) -> None:
         self.name = f"{PARENT}/{os.getpid()}-{next(_counter)}"

@@ -40,9 +40,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from infra.cgroups import Limits, NoLimits, Usage, cpu_cores, create_limits, sweep_stale
+from infra.cgroups import (
+    MB_PER_VCPU, Limits, NoLimits, Usage, cpu_cores, create_limits, sweep_stale,
+)
 from infra.lambda_runtime import (
-    ACCOUNT, REGION, ROOT, FunctionConfig, lambda_environment, peak_rss_kb,
+    ACCOUNT, REGION, ROOT, FunctionConfig, Invocation, Report, lambda_environment, peak_rss_kb,
 )
 from infra.runtime_api import Event, Message, RuntimeApi
 
@@ -86,58 +88,6 @@ class Options:
 INIT_CPU = ("burst", "proportional")
 
 
-@dataclass(frozen=True)
-class Report:
-    """What Lambda's REPORT line says of one invocation."""
-
-    request_id: str
-    duration_ms: float
-    memory_mb: int
-    #: Max Memory Used (see `Container.max_memory_mb`)
-    max_memory_mb: int
-    init_ms: float | None = None
-    restore_ms: float | None = None
-    #: None, "timeout" or "error"
-    status: str | None = None
-    error_type: str | None = None
-
-    @property
-    def billed_ms(self) -> int:
-        """Billed Duration: the invocation and, on the first, its INIT (billed for every
-        on-demand function since 2025-08-01), rounded up to 1 ms."""
-        return math.ceil(self.duration_ms + (self.init_ms or 0.0))
-
-    def line(self) -> str:
-        parts = [
-            f"REPORT RequestId: {self.request_id}",
-            f"Duration: {self.duration_ms:.2f} ms",
-            f"Billed Duration: {self.billed_ms} ms",
-            f"Memory Size: {self.memory_mb} MB",
-            f"Max Memory Used: {self.max_memory_mb} MB",
-        ]
-        if self.init_ms is not None:
-            parts.append(f"Init Duration: {self.init_ms:.2f} ms")
-        if self.restore_ms is not None:
-            parts.append(f"Restore Duration: {self.restore_ms:.2f} ms")
-            parts.append(f"Billed Restore Duration: {math.ceil(self.restore_ms)} ms")
-        if self.status:
-            parts.append(f"Status: {self.status}")
-        if self.error_type:
-            parts.append(f"Error Type: {self.error_type}")
-        return "\t".join(parts)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """The outcome of one invocation: the handler's response or Lambda's error payload."""
-
-    response: Any
-    error: bool
-    report: Report
-    #: the container cannot be used again (it was killed, timed out or failed its INIT)
-    ended: bool = False
-
-
 @dataclass
 class _Init:
     duration_ms: float | None = None
@@ -164,10 +114,6 @@ def _stop_all() -> None:
 def _sweep_once() -> None:
     """Remove the groups (and processes) left by runs that were killed, once per process."""
     sweep_stale()
-
-
-def _machine_cores() -> int:
-    return os.cpu_count() or 1
 
 
 class Process(Protocol):
@@ -215,11 +161,11 @@ class Container:
         self.id = uuid.uuid4().hex
         _sweep_once()
         self.api = RuntimeApi()
-        self.cores = cpu_cores(options.memory_mb, _machine_cores())
+        self.cores = cpu_cores(options.memory_mb)
         self.limits: Limits = create_limits(options.memory_mb, self.cores) if options.limits \
             else NoLimits("limits switched off")
-        if on_limits_unavailable and hasattr(self.limits, "reason"):
-            on_limits_unavailable(self.limits.reason)  # type: ignore[attr-defined]
+        if on_limits_unavailable and self.limits.reason:
+            on_limits_unavailable(self.limits.reason)
         self.process: Process | None = None
         self.pid: int | None = None
         self.ended = False
@@ -257,7 +203,7 @@ class Container:
         return self._await_init(self.options.init_limit_s)
 
     def _spawn(self, env: dict[str, str], boosted: bool, pass_fds: tuple[int, ...] = ()) -> None:
-        cores = min(max(self.cores, 1.0), _machine_cores()) if boosted else self.cores
+        cores = max(self.cores, cpu_cores(MB_PER_VCPU)) if boosted else self.cores
         self.limits.set_cpu(cores)
         self._started = time.perf_counter()
         # A shell joins the groups and execs the runtime, so that all of INIT runs inside them
@@ -300,15 +246,13 @@ class Container:
             self._init.timed_out = self.alive()
             self._init.duration_ms = elapsed
             status = "timeout" if self._init.timed_out else "error\tError Type: Runtime.ExitError"
-            self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\t"
-                               f"Phase: {phase}\tStatus: {status}")
+            self.init_report(elapsed, phase, status)
             self._stop_process()
             return False
         self._init.duration_ms = elapsed
         if message.kind == "init_error":
             self._init.error, self._init.error_type = message.json(), message.error_type
-            self._platform_log(f"INIT_REPORT Init Duration: {elapsed:.2f} ms\tPhase: {phase}\t"
-                               f"Status: error\tError Type: {message.error_type}")
+            self.init_report(elapsed, phase, f"error\tError Type: {message.error_type}")
             self._stop_process()
             return False
         self.limits.set_cpu(self.cores)
@@ -316,6 +260,11 @@ class Container:
         if not self.options.snapstart:
             self.limits.freeze()
         return True
+
+    def init_report(self, duration_ms: float, phase: str, status: str) -> None:
+        """Lambda's INIT_REPORT line, logged where INIT did not simply end in `next`."""
+        self._platform_log(f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\t"
+                           f"Status: {status}")
 
     def restore(self, started: float | None = None) -> bool:
         """SnapStart: answer `restore/next`; the runtime runs its after-restore hooks, timed
@@ -398,10 +347,9 @@ class Container:
 
     def _exited(self, request_id: str, started: float) -> Invocation:
         code = self.process.poll() if self.process else None
-        reason = f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}" \
+        # Lambda's wording is Go's os.ProcessState: "signal: killed", "exit status 1"
+        reason = f"signal: {(signal.strsignal(-code) or str(-code)).lower()}" \
             if code is not None and code < 0 else f"exit status {code}"
-        if code == -signal.SIGKILL:
-            reason = "signal: killed"
         payload = {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with "
                                    f"error: {reason}", "errorType": "Runtime.ExitError"}
         self._platform_log(payload["errorMessage"])

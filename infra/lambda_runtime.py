@@ -1,9 +1,10 @@
 """A Lambda-like runtime in this process: configuration from template.yaml, context, report line.
 
 `function_config` and `lambda_environment` say what `sam local` takes from the template for a
-function; the local Lambda's containers (infra/container.py) run with them. `LocalFunction`
-calls an already-imported handler in this process with a context object and a START/END/REPORT
-log triple: the fast path of `infra.local_api.serve`, for unit tests.
+function; the local Lambda's containers (infra/container.py) run with them. `Report` is
+Lambda's REPORT line and `Invocation` an invocation's outcome, for both. `LocalFunction` calls
+an already-imported handler in this process with a context object and a START/END/REPORT log
+triple: the fast path of `infra.local_api.serve`, for unit tests.
 """
 
 from __future__ import annotations
@@ -200,22 +201,63 @@ def max_memory_used_mb() -> int:
 
 
 @dataclass(frozen=True)
+class Report:
+    """What Lambda's REPORT line says of one invocation."""
+
+    request_id: str
+    duration_ms: float
+    memory_mb: int
+    #: Max Memory Used (a container's: see infra/container.py's `Container.max_memory_mb`)
+    max_memory_mb: int
+    init_ms: float | None = None
+    restore_ms: float | None = None
+    #: None, "timeout" or "error"
+    status: str | None = None
+    error_type: str | None = None
+
+    @property
+    def billed_ms(self) -> int:
+        """Billed Duration: the invocation and, on the first, its INIT (billed for every
+        on-demand function since 2025-08-01), rounded up to 1 ms."""
+        return math.ceil(self.duration_ms + (self.init_ms or 0.0))
+
+    def line(self) -> str:
+        parts = [
+            f"REPORT RequestId: {self.request_id}",
+            f"Duration: {self.duration_ms:.2f} ms",
+            f"Billed Duration: {self.billed_ms} ms",
+            f"Memory Size: {self.memory_mb} MB",
+            f"Max Memory Used: {self.max_memory_mb} MB",
+        ]
+        if self.init_ms is not None:
+            parts.append(f"Init Duration: {self.init_ms:.2f} ms")
+        if self.restore_ms is not None:
+            parts.append(f"Restore Duration: {self.restore_ms:.2f} ms")
+            parts.append(f"Billed Restore Duration: {math.ceil(self.restore_ms)} ms")
+        if self.status:
+            parts.append(f"Status: {self.status}")
+        if self.error_type:
+            parts.append(f"Error Type: {self.error_type}")
+        return "\t".join(parts)
+
+
+@dataclass(frozen=True)
 class Invocation:
-    """The outcome of one invocation: the handler's return value or Lambda's error payload."""
+    """The outcome of one invocation: the handler's response or Lambda's error payload."""
 
     response: Any
     error: bool
+    report: Report
+    #: the container cannot be used again (it was killed, timed out or failed its INIT)
+    ended: bool = False
 
 
 class LocalFunction:
-    """One Lambda execution environment: INIT once, then one invocation at a time."""
+    """The handler, already imported, invoked in this process one invocation at a time."""
 
-    def __init__(
-        self, handler: Handler, config: FunctionConfig, init_duration_ms: float | None = None
-    ) -> None:
+    def __init__(self, handler: Handler, config: FunctionConfig) -> None:
         self.handler = handler
         self.config = config
-        self._pending_init_ms = init_duration_ms
 
     def invoke(self, event: Any) -> Invocation:
         """Call the handler with `event` and a fresh context; log START/END/REPORT like Lambda."""
@@ -230,23 +272,11 @@ class LocalFunction:
             response, error = error_payload(exc, request_id), True
         duration_ms = (time.perf_counter() - started) * 1000
         timed_out = duration_ms > self.config.timeout_s * 1000
+        report = Report(request_id, duration_ms, self.config.memory_mb, max_memory_used_mb(),
+                        status="timeout" if timed_out else None)
         _log(f"END RequestId: {request_id}")
-        _log(self._report_line(request_id, duration_ms, timed_out))
-        return Invocation(response, error or timed_out)
-
-    def _report_line(self, request_id: str, duration_ms: float, timed_out: bool) -> str:
-        """Lambda's REPORT line; INIT is reported (and billed) on the first invocation only."""
-        init, self._pending_init_ms = self._pending_init_ms, None
-        line = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {math.ceil(duration_ms + (init or 0.0))} ms\t"
-            f"Memory Size: {self.config.memory_mb} MB\tMax Memory Used: {max_memory_used_mb()} MB"
-        )
-        if init is not None:
-            line += f"\tInit Duration: {init:.2f} ms"
-        if timed_out:
-            line += "\tStatus: timeout"
-        return line
+        _log(report.line())
+        return Invocation(response, error or timed_out, report)
 
 
 def load_handler(handler_path: str) -> Handler:

@@ -20,8 +20,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from infra.container import Container, Invocation, Options
-from infra.lambda_runtime import FunctionConfig
+from infra.container import Container, Options
+from infra.lambda_runtime import FunctionConfig, Invocation
 from infra.snapshot import RestoreFailed, Snapshot, forks
 
 #: How long an idle container is kept. AWS promises nothing; measured lifetimes were exactly

@@ -122,9 +122,7 @@ class Snapshot:
                 "errorMessage": "SnapStart: INIT did not reach the snapshot (timed out or was "
                                 "killed; see INIT_REPORT)", "errorType": "Runtime.InitError"}
         if ok:
-            self.container._platform_log(
-                f"INIT_REPORT Init Duration: {self.init_ms:.2f} ms\tPhase: init\t"
-                f"Status: snapshot taken")
+            self.container.init_report(self.init_ms, "init", "snapshot taken")
         return ok
 
     def _read_channel(self) -> None:
