@@ -78,6 +78,19 @@ def bad_objects(photos: dict[str, Path]) -> dict[str, tuple[bytes, str]]:
     }
 
 
+@contextmanager
+def mocked_buckets() -> Iterator[Any]:
+    """moto's S3 for this process, with the input and output buckets made; yields a client."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
+            client.create_bucket(Bucket=bucket)
+        yield client
+
+
 def upload(s3: Any, objects: dict[str, bytes], bucket: str = INPUT_BUCKET,
            prefix: str = INPUT_PREFIX) -> None:
     for key, body in objects.items():

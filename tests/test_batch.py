@@ -11,18 +11,16 @@ import io
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-from moto import mock_aws
 
 from handler.engines import OutputInsideInput, TransientBatchError, UnsupportedEvent
 from handler.s3 import _transient
 from tests.bulk_helpers import (
     INPUT_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX, TEST_MAX_OBJECT_BYTES, bad_objects, batch_entry,
-    batches, by_input, fail_calls, invoke, listed, map_batch, photo_objects, stored_records,
-    upload,
+    batches, by_input, fail_calls, invoke, listed, map_batch, mocked_buckets, photo_objects,
+    stored_records, upload,
 )
 from tests.handler_events import assert_alike
 from tests.tensor_models import multi_io
@@ -35,10 +33,7 @@ def slow_down() -> ClientError:
 
 @pytest.fixture(scope="module")
 def s3() -> Any:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
-            client.create_bucket(Bucket=bucket)
+    with mocked_buckets() as client:
         yield client
 
 

@@ -14,15 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from events import bulk
 from events.generate import BULK_DIR, EVENTS_DIR, EXPECTED
 from tests.bulk_helpers import (
-    INPUT_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX, batch_entry, by_input, fail_calls, invoke,
-    stored_records, upload,
+    OUTPUT_BUCKET, OUTPUT_PREFIX, batch_entry, by_input, fail_calls, invoke,
+    mocked_buckets, stored_records, upload,
 )
 from tests.test_batch import slow_down
 
@@ -35,10 +33,7 @@ def event_file(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def s3() -> Any:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
-            client.create_bucket(Bucket=bucket)
+    with mocked_buckets() as client:
         upload(client, bulk.objects(), prefix="")
         yield client
 
