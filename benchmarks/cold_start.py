@@ -7,6 +7,12 @@ hits every figure alike; figures are medians over rounds, and the LiteRT / Tenso
 also taken per round (paired). The handler's first request is a real JPEG through
 `POST /predict` (HTTP API v2 event).
 
+Each round also imports, alone, the library modules the handler's INIT imported in that round
+(FastAPI, pydantic, numpy, Pillow, Powertools, Mangum, the runtime...: neither the standard
+library's nor the project's), the collector paused as the handler's INIT pauses it: the floor
+that keeping those libraries leaves, against which the project's own code, model load and first
+request are the difference.
+
 With a baseline (an older commit's tree, benchmarks/baseline.py), each round also runs that
 commit's LiteRT handler on the same model, next to this one's (the order flipping every round):
 the LiteRT cold start against the baseline's is the second target. Every handler module of both
@@ -57,13 +63,14 @@ def precompile(tree: Path) -> None:
         raise RuntimeError(f"{tree / 'handler'} does not compile")
 
 
-def _probe(mode: str, event_file: Path, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+def _probe(mode: str, event_file: Path, env: dict[str, str], tmp: Path,
+           modules_file: Path | None = None) -> dict[str, Any]:
     """One fresh process; its result plus the "model loaded" log line (handler mode)."""
     result_file = tmp / "probe.json"
     spawned_at = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.cold_probe", mode, repr(spawned_at), str(event_file),
-         str(result_file)],
+         str(result_file), *([str(modules_file)] if modules_file else [])],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     if proc.returncode != 0:
@@ -83,6 +90,12 @@ def _floor_figures(r: dict[str, Any]) -> dict[str, float]:
         "import": s["imported"] - s["start"],
         "peak_rss_mb": r["peak_rss_kb"] / 1024,
     }
+
+
+def _library_figures(r: dict[str, Any]) -> dict[str, float]:
+    if r["failed"]:
+        raise RuntimeError(f"library modules that did not import alone: {r['failed'][:10]}")
+    return {**_floor_figures(r), "modules": r["modules"]}
 
 
 def _handler_figures(r: dict[str, Any], runtime: str) -> dict[str, float]:
@@ -130,6 +143,7 @@ def measure(envs: dict[str, dict[str, str]], rounds: int,
     {"rev", "skipped"}): an older commit's LiteRT handler, measured in the same rounds."""
     floors: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
     handlers: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
+    libraries: dict[str, list[dict[str, float]]] = {runtime: [] for runtime in envs}
     base_rows: list[dict[str, float]] = []
     base_env = None
     if baseline and "tree" in baseline and LITERT in envs:
@@ -148,20 +162,27 @@ def measure(envs: dict[str, dict[str, str]], rounds: int,
             probes = {"handler": env}
             if base_env is not None and runtime == LITERT:
                 probes["baseline"] = base_env
-            probed = {which: _handler_figures(_probe("handler", event_file, probes[which], tmp),
-                                              runtime)
-                      for which in list(probes)[:: -1 if round_ % 2 else 1]}
+            raw = {which: _probe("handler", event_file, probes[which], tmp)
+                   for which in list(probes)[:: -1 if round_ % 2 else 1]}
+            probed = {which: _handler_figures(result, runtime) for which, result in raw.items()}
+            modules_file = tmp / "libraries.json"
+            modules_file.write_text(json.dumps(raw["handler"]["library_modules"]), "utf-8")
+            library_row = _library_figures(
+                _probe("libraries", event_file, env, tmp, modules_file))
             if round_:
                 floors[runtime].append(floor_row)
+                libraries[runtime].append(library_row)
                 handlers[runtime].append(probed["handler"])
                 if "baseline" in probed:
                     base_rows.append(probed["baseline"])
     floor = {runtime: _medians(rows) for runtime, rows in floors.items()}
     handler = {runtime: _medians(rows) for runtime, rows in handlers.items()}
+    library = {runtime: _medians(rows) for runtime, rows in libraries.items()}
     result: dict[str, Any] = {
         "rounds": rounds,
         "floor_modules": {runtime: RUNTIME_MODULES[runtime] for runtime in envs},
         "floor": floor,
+        "libraries": library,
         "handler": handler,
         "handler_totals_s": {runtime: [round(r["total"], 3) for r in rows]
                              for runtime, rows in handlers.items()},
@@ -170,6 +191,8 @@ def measure(envs: dict[str, dict[str, str]], rounds: int,
         "ratio_to_floor_per_round_median": {
             runtime: _paired_ratio(handlers[runtime], floors[runtime]) for runtime in envs
         },
+        "ratio_to_libraries": {runtime: _ratio(handler[runtime], library[runtime], "total")
+                               for runtime in envs},
         "target_ratio": TARGET_RATIO,
     }
     if baseline:

@@ -9,16 +9,17 @@ hooks registered last (handler/snapstart.py) have dropped what restored copies m
 
 from __future__ import annotations
 
-from handler.adapter import lambda_handler
-from handler.api import build_protocols, create_app
-from handler.config import Settings
-from handler.heap import release_free_heap
-from handler.loader import load_catalog
-from handler.snapstart import install as install_snapstart_hooks
+from handler.heap import init_phase
 
-catalog = load_catalog(Settings.from_env())
-app = create_app(catalog)
-handler = lambda_handler(app)
-# SnapStart: what is built on first use at an on-demand INIT is built into the snapshot instead
-install_snapstart_hooks(before=[lambda: build_protocols(app), app.openapi])
-release_free_heap()  # what INIT freed, back to the kernel (handler/heap.py)
+with init_phase():  # the collector paused, then what INIT made frozen (handler/heap.py)
+    from handler.adapter import lambda_handler
+    from handler.api import build_protocols, create_app
+    from handler.config import Settings
+    from handler.loader import load_catalog
+    from handler.snapstart import install as install_snapstart_hooks
+
+    catalog = load_catalog(Settings.from_env())
+    app = create_app(catalog)
+    handler = lambda_handler(app)
+    # SnapStart: what is built on first use at an on-demand INIT is built into the snapshot
+    install_snapstart_hooks(before=[lambda: build_protocols(app), app.openapi])

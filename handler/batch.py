@@ -18,22 +18,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from handler import s3, snapstart
-from handler.bulk import BulkJob, Report
-from handler.config import BulkSettings, Settings
-from handler.engines import dispatch
-from handler.heap import release_free_heap
-from handler.loader import load_default_model
-from handler.observability import logger, metrics, model_metrics, traced
-from handler.storage import Location, ObjectRef, s3_location
+from handler.heap import init_phase
 
-model = load_default_model(Settings.from_env())
-settings = BulkSettings.from_env()
-#: where SQS and Batch Operations records go (a Distributed Map batch names its own)
-output = s3_location(settings.output_s3_uri) if settings.output_s3_uri else None
-client = s3.client()
-job = BulkJob(model, s3.S3Source(client), settings.max_object_bytes)
-release_free_heap()  # what INIT freed, back to the kernel (handler/heap.py)
+with init_phase():  # the collector paused, then what INIT made frozen (handler/heap.py)
+    from handler import s3, snapstart
+    from handler.bulk import BulkJob, Report
+    from handler.config import BulkSettings, Settings
+    from handler.engines import dispatch
+    from handler.loader import load_default_model
+    from handler.observability import logger, metrics, model_metrics, traced
+    from handler.storage import Location, ObjectRef, s3_location
+
+    model = load_default_model(Settings.from_env())
+    settings = BulkSettings.from_env()
+    #: where SQS and Batch Operations records go (a Distributed Map batch names its own)
+    output = s3_location(settings.output_s3_uri) if settings.output_s3_uri else None
+    client = s3.client()
+    job = BulkJob(model, s3.S3Source(client), settings.max_object_bytes)
 
 
 def _disconnect() -> None:

@@ -1,23 +1,49 @@
-"""Hand the C heap's free pages back to the kernel at the end of INIT.
+"""The heap across INIT: the cyclic garbage collector paused while INIT allocates and its
+objects frozen at the end; the C heap's free pages handed back to the kernel.
 
-INIT (TensorFlow's import, the graph's parse and import, the warm-up run) leaves ~40 MB free
-inside glibc's heap (mallinfo2's fordblks: 38-41 MB in every TensorFlow process measured here),
-and glibc gives back by itself only free space at the top of its heap: how much of those 40 MB
-stays resident is up to the order of frees, not the code, a swing of the size of the +6.7%
-(~43 MB) that one benchmark run recorded over 10,000 warm invocations (the others, and every
-single-threaded run here, +0.2-0.5%; that run was not reproduced). `malloc_trim(0)` releases free pages anywhere in
-the heap. Measured on the demo model, fresh processes side by side: RSS after INIT 622-623 MB
-with it, 662-663 MB without (anonymous 296 against 334-335), the peak unchanged (675-677 MB),
-the trim itself 6 ms on a loaded machine, warm p50 the same (7.93 against 7.90 ms, 20,000
-invocations each, the two processes at once), and after it +0.37% over 10,000 invocations and a slope
-of 0.00 MB per 10,000 over 10,000-50,000 (benchmarks/RESULTS.md). Once, at INIT: a request frees
-what it allocated, so there is nothing to trim per request, and a trim there would cost the
-request its milliseconds.
+The collector: INIT makes the objects a container keeps for its life (modules, the app, the
+model) and almost no cyclic garbage, yet a running collector scans them again and again as they
+pile up: a tenth of LiteRT's INIT, a sixth of `import tensorflow` (benchmarks/RESULTS.md, cold
+start). `init_phase()` disables it for INIT, then `gc.freeze()`s what INIT made (the permanent
+generation, never scanned again, so a warm request's collections stay short) and enables it, as
+Python's `gc.freeze` documentation suggests for a server that forks after loading. What INIT made
+is not collected as a cycle afterwards: it lives as long as the container, and a version a lazy
+repository unloads later has its runtime closed explicitly (handler/lazy.py).
+
+The C heap: INIT (TensorFlow's import, the graph's parse and import, the warm-up run) leaves tens
+of MB free inside glibc's heap, and glibc gives back by itself only free space at the top of its
+heap, so how much stays resident is up to the order of frees, not the code: a swing of the size
+of the +6.7% that one run once recorded over 10,000 warm invocations. `malloc_trim(0)` releases
+free pages anywhere in the heap (RSS after INIT, its cost and the growth it leaves:
+benchmarks/RESULTS.md). Once, at INIT: a request frees what it allocated, so there is nothing
+to trim per request, and a trim there would cost the request its milliseconds.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def init_phase() -> Iterator[None]:
+    """Run the block (an entry module's INIT) with the cyclic collector disabled. If it ends
+    normally: what it made is frozen, the collector enabled again, the free C heap released.
+    If it raises: the collector is enabled again (nothing frozen) and the error goes on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    except BaseException:
+        if was_enabled:
+            gc.enable()
+        raise
+    gc.freeze()
+    if was_enabled:
+        gc.enable()
+    release_free_heap()
 
 
 def release_free_heap() -> bool:

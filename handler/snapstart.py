@@ -19,7 +19,8 @@ Before the snapshot:
 - Powertools' cold-start flags are set back to true if anything cleared them: each restored
   copy's first invocation is a cold start of a new environment (it waited for the restore and
   the hooks), the one that its REPORT line's Restore Duration belongs to;
-- garbage is collected, so that no unreachable client or socket is snapshotted either.
+- garbage is collected, what INIT froze included (handler/heap.py), so that no unreachable
+  client or socket is snapshotted either; what is left is frozen again.
 
 After each restore:
 - Python's `random` (which Powertools' log sampling draws from) and, if it was imported,
@@ -62,7 +63,9 @@ def before_snapshot() -> None:
     closed = disconnect_s3_sources()
     forgot_session = _forget_boto3_session()
     _reset_cold_start_flags()
+    gc.unfreeze()  # INIT's objects too (handler/heap.py froze them): what was dropped is garbage
     gc.collect()
+    gc.freeze()
     logger.info("before snapshot", extra={"s3_clients_closed": closed,
                                           "boto3_session_dropped": forgot_session})
 

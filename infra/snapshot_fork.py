@@ -96,9 +96,15 @@ def _point_runtime_at(address: str) -> None:
 
     os.environ["AWS_LAMBDA_RUNTIME_API"] = address
     lambda_runtime_client.runtime_client = HttpRuntimeClient(address)
+    # the client was made before INIT, which froze it (handler/heap.py): get_objects() lists
+    # no frozen object, so they are unfrozen for the search and frozen again
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
     for client in gc.get_objects():
         if isinstance(client, lambda_runtime_client.BaseLambdaRuntimeClient):
             client.lambda_runtime_address = address
+    if frozen:
+        gc.freeze()
 
 
 class HttpRuntimeClient:

@@ -60,6 +60,10 @@ def test_quick_run_emits_every_section_for_both_runtimes(
     assert tf["session_create"] >= 0 and "session_create" not in lite  # TensorFlow's only
     assert cold["floor"]["tensorflow"]["import"] > 0 and cold["floor"]["litert"]["import"] > 0
     assert cold["ratio_to_floor"]["tensorflow"] > 0
+    # INIT's libraries alone: FastAPI, pydantic, numpy... hundreds of modules; TensorFlow's, more
+    libraries = cold["libraries"]
+    assert 100 < libraries["litert"]["modules"] < libraries["tensorflow"]["modules"]
+    assert all(cold["ratio_to_libraries"][r] > 0 for r in runtimes)
     # What LiteRT is for: no TensorFlow import, a fraction of its time and memory.
     assert lite["import_runtime"] < tf["import_runtime"] / 5
     assert lite["total"] < tf["total"] and lite["peak_rss_mb"] < tf["peak_rss_mb"] / 2

@@ -19,14 +19,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 COLD_START = """
-import json, sys, time
+import gc, json, sys, time
+import handler.heap  # handler.app's first import, before its INIT pauses the collector
+def collections():
+    return sum(generation["collections"] for generation in gc.get_stats())
+before = {"collections": collections(), "frozen": gc.get_freeze_count()}
 start = time.perf_counter()
 try:
     from handler.app import handler
 except Exception:
-    print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
+    print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules,
+                      "gc_enabled": gc.isenabled(),
+                      "frozen": gc.get_freeze_count() - before["frozen"]}))
     raise
 init_s = time.perf_counter() - start
+gc_after_init = {"enabled": gc.isenabled(),
+                 "frozen": gc.get_freeze_count() - before["frozen"],
+                 "collections": collections() - before["collections"]}
 from tests.handler_events import http_v2, invoke
 from demo.photos import photo_path
 event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Type": "image/jpeg"})
@@ -34,7 +43,8 @@ start = time.perf_counter()
 first = invoke(handler, event)
 first_s = time.perf_counter() - start
 print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status,
-                  "answer": first.json(), "tensorflow_imported": "tensorflow" in sys.modules}))
+                  "answer": first.json(), "tensorflow_imported": "tensorflow" in sys.modules,
+                  "gc": gc_after_init}))
 """
 
 
@@ -63,6 +73,10 @@ def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_d
     assert result["status"] == 200 and result["answer"]["predictions"][0]["label"] == "dog"
     # The zip function has no TensorFlow to import: LiteRT must not reach for it.
     assert result["tensorflow_imported"] is (runtime == "tensorflow")
+    # INIT ran without a single collection, then froze what it made and resumed the collector
+    # (handler/heap.py): tens of thousands of objects that warm requests' collections skip.
+    assert result["gc"]["collections"] == 0 and result["gc"]["enabled"] is True
+    assert result["gc"]["frozen"] > 20_000
     print(f"cold start: {loaded}; init {result['init_s']:.2f} s, "
           f"first request {result['first_s'] * 1e3:.0f} ms")
 
@@ -94,7 +108,8 @@ def test_bad_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_path, mak
     assert len(errors) == 1, records
     assert re.search(reason, errors[0]["message"]), errors[0]["message"]
     assert str(model_dir) in errors[0]["message"]
-    assert {"tensorflow_imported": False} in records  # failed before the 2 s TensorFlow import
+    # failed before the 2 s TensorFlow import; the collector back on, nothing frozen
+    assert {"tensorflow_imported": False, "gc_enabled": True, "frozen": 0} in records
     assert "ModelBundleError" in proc.stderr  # raised: Lambda reports an INIT error
 
 
@@ -140,7 +155,7 @@ def test_bad_litert_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_pa
     errors = [r for r in records if r.get("level") == "ERROR"]
     assert len(errors) == 1, records
     assert re.search(reason, errors[0]["message"]), errors[0]["message"]
-    assert {"tensorflow_imported": False} in records
+    assert {"tensorflow_imported": False, "gc_enabled": True, "frozen": 0} in records
     assert "ModelBundleError" in proc.stderr
 
 
@@ -158,6 +173,7 @@ steps["predict"] = (invoke(handler, event).status, built())
 steps[sys.argv[1]] = (invoke(handler, http_v2("GET", sys.argv[1], stage="Prod")).status, built())
 schema = invoke(handler, http_v2("GET", "/openapi.json")).json()
 steps["eager_schema_equal"] = schema == app.openapi() and all(build_protocols(app))
+steps["route_kinds"] = sorted({type(route).__name__ for route in app.router.routes})
 print(json.dumps({"steps": steps, "schema": schema}))
 """
 
@@ -180,6 +196,9 @@ def test_tf_serving_and_v2_routes_are_built_on_their_first_request(demo_model_di
     assert steps["init"] == [] and steps["predict"] == [200, []]
     assert steps[first] == [404 if first.endswith("nothing") else 200, everything]
     assert steps["eager_schema_equal"] is True
+    # every route the app's own, no included router's: FastAPI would build those again on the
+    # first request it routes (handler/api.py)
+    assert steps["route_kinds"] == ["APIRoute", "Mount", "Route"]
     paths = list(result["schema"]["paths"])
     assert paths.index("/predict") < paths.index("/v1/models/{name}") < paths.index("/v2")
 

@@ -1,13 +1,64 @@
-"""The end-of-INIT heap trim (handler/heap.py): glibc's malloc_trim, a no-op elsewhere."""
+"""The heap across INIT (handler/heap.py): the collector paused during INIT and what it made
+frozen at its end; glibc's malloc_trim, a no-op elsewhere. (The real entry's INIT, in a fresh
+process: tests/test_handler_coldstart.py.)"""
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import platform
+from collections.abc import Iterator
 
 import pytest
 
-from handler.heap import release_free_heap
+from handler.heap import init_phase, release_free_heap
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The collector as it was, and nothing left frozen by the test."""
+    enabled = gc.isenabled()
+    yield
+    gc.unfreeze()
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def test_init_runs_without_collections_and_freezes_what_it_made(collector: None) -> None:
+    gc.enable()
+    gc.unfreeze()
+    with init_phase():
+        assert not gc.isenabled()
+        before = gc.get_stats()
+        made = [Cycle() for _ in range(5_000)]  # would pass gen 0's threshold several times
+        assert gc.get_stats() == before  # not one collection
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(made)
+    collectable = {id(o) for o in gc.get_objects()}  # generations 0-2: not the frozen ones
+    assert not any(id(m) in collectable for m in made)
+
+
+def test_a_failed_init_resumes_the_collector_and_freezes_nothing(collector: None) -> None:
+    gc.enable()
+    gc.unfreeze()
+    with pytest.raises(RuntimeError, match="bad bundle"):
+        with init_phase():
+            raise RuntimeError("bad bundle")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_collector_disabled_before_stays_disabled(collector: None) -> None:
+    gc.disable()
+    with init_phase():
+        pass
+    assert not gc.isenabled()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")

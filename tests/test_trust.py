@@ -134,7 +134,8 @@ def test_graph_with_file_or_python_ops_is_refused_at_cold_start(
     refused = re.search(r"ops outside the inference allowlist: ([\w, ]+) \(", message)
     assert refused and refused.group(1).split(", ") == [op], message
     assert "EXTRA_ALLOWED_OPS" in message and str(tmp_path) in message
-    assert {"tensorflow_imported": False} in records  # no session could have existed
+    # no session could have existed
+    assert [r["tensorflow_imported"] for r in records if "tensorflow_imported" in r] == [False]
     assert "ModelBundleError" in proc.stderr
 
 
@@ -216,4 +217,4 @@ def test_bundle_other_than_the_pinned_one_fails_cold_start(
     assert proc.returncode != 0
     errors = [r for r in records if r.get("level") == "ERROR"]
     assert len(errors) == 1 and re.search(reason, errors[0]["message"]), records
-    assert {"tensorflow_imported": False} in records
+    assert [r["tensorflow_imported"] for r in records if "tensorflow_imported" in r] == [False]
