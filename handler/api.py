@@ -4,10 +4,11 @@
 several models and versions), so tests can serve several apps in one process; `handler.app`
 makes the Lambda one.
 
-The native protocol's routes are built with the app. TF Serving's and v2's (their modules, their
-Pydantic models and FastAPI's per-route work) are built on the first request under `/v1` or `/v2`,
-or the first `/openapi.json` or `/docs`: a cold start whose first answer is native does not pay
-for them. `build_protocols(app)` builds them at once (a SnapStart before-snapshot hook, say); the
+The default model's native routes are built with the app. The native routes for a model by
+name, TF Serving's and v2's (their modules, their Pydantic models and FastAPI's per-route work)
+are built on the first request under `/models`, `/v1` or `/v2`, or the first `/openapi.json` or
+`/docs`: a cold start whose first answer is `/predict`, `/health` or `/model` does not pay for
+them. `build_protocols(app)` builds them at once (a SnapStart before-snapshot hook, say); the
 routes, answers and OpenAPI schema are the same either way.
 """
 
@@ -33,20 +34,22 @@ from handler.catalog import Catalog
 from handler.model import Model
 from handler.protocols import native
 
-#: Every protocol, in the order its routes are included (and listed in the OpenAPI schema)
+#: Every protocol (its BODY_SCHEMAS, pin_paths and openapi describe its part of the schema)
 PROTOCOLS = ("handler.protocols.native", "handler.protocols.tfserving", "handler.protocols.v2")
-#: The protocols built on first use, and the path prefixes of all their routes (tested)
-LAZY_PROTOCOLS = PROTOCOLS[1:]
-LAZY_PREFIXES = ("/v1/", "/v2")
+#: The modules whose routers are built on first use, in the order their routes are added (and
+#: listed in the OpenAPI schema, after the default model's native routes), and the path prefixes
+#: of all their routes (tested)
+LAZY_ROUTERS = ("handler.protocols.named", "handler.protocols.tfserving", "handler.protocols.v2")
+LAZY_PREFIXES = ("/models", "/v1/", "/v2")
 _BUILD_LOCK = threading.Lock()
 
 
 def build_protocols(app: FastAPI) -> tuple[ModuleType, ...]:
-    """Every protocol module, after including the lazy ones' routers in `app` (once, in order)."""
+    """Every protocol module, after adding the lazy routers' routes to `app` (once, in order)."""
     if not app.state.protocols_built:
         with _BUILD_LOCK:
             if not app.state.protocols_built:
-                for name in LAZY_PROTOCOLS:
+                for name in LAZY_ROUTERS:
                     _include(app, importlib.import_module(name).router)
                 app.state.protocols_built = True
     return tuple(importlib.import_module(name) for name in PROTOCOLS)
@@ -64,7 +67,7 @@ def _include(app: FastAPI, router: APIRouter) -> None:
 
 
 class LazyProtocols:
-    """ASGI middleware: build the lazy protocols' routes before the first request that may be
+    """ASGI middleware: build the lazy routers' routes before the first request that may be
     theirs (a path under one of their prefixes) is routed, so it is routed as if they had always
     been there (its 404s and 405s included)."""
 

@@ -162,11 +162,11 @@ def test_bad_litert_bundle_fails_init_with_one_clear_line(demo_model_dir, tmp_pa
 LAZY = """
 import json, sys
 from handler.app import app, handler
-from handler.api import LAZY_PROTOCOLS, build_protocols
+from handler.api import LAZY_ROUTERS, build_protocols
 from tests.handler_events import http_v2, invoke
 from demo.photos import photo_path
 def built():
-    return [name for name in LAZY_PROTOCOLS if name in sys.modules]
+    return [name for name in LAZY_ROUTERS if name in sys.modules]
 steps = {"init": built()}
 event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Type": "image/jpeg"})
 steps["predict"] = (invoke(handler, event).status, built())
@@ -180,11 +180,12 @@ print(json.dumps({"steps": steps, "schema": schema}))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("first", ["/v2", "/v1/models/catsordogs", "/openapi.json",
-                                   "/v2/health/nothing"])
-def test_tf_serving_and_v2_routes_are_built_on_their_first_request(demo_model_dir, first):
-    """The cold start builds the native routes only; the first request under /v1 or /v2 (a 404
-    included, behind a stage too) or for the schema builds the others, answering as if they had
-    always been there; the schema is the same whichever came first."""
+                                   "/v2/health/nothing", "/models", "/models/catsordogs/versions/9"])
+def test_named_tf_serving_and_v2_routes_are_built_on_their_first_request(demo_model_dir, first):
+    """The cold start builds the default model's native routes only; the first request under
+    /models, /v1 or /v2 (a 404 included, behind a stage too) or for the schema builds the
+    others, answering as if they had always been there; the schema is the same whichever came
+    first."""
     env = {**os.environ, "MODEL_DIR": str(demo_model_dir), "PYTHONPATH": str(ROOT),
            "MODEL_RUNTIME": "litert"}
     env.pop("MODEL_S3_URI", None)
@@ -192,23 +193,25 @@ def test_tf_serving_and_v2_routes_are_built_on_their_first_request(demo_model_di
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     (result,) = [json.loads(line) for line in proc.stdout.splitlines() if '"steps"' in line]
-    steps, everything = result["steps"], ["handler.protocols.tfserving", "handler.protocols.v2"]
+    steps = result["steps"]
+    everything = ["handler.protocols.named", "handler.protocols.tfserving", "handler.protocols.v2"]
     assert steps["init"] == [] and steps["predict"] == [200, []]
-    assert steps[first] == [404 if first.endswith("nothing") else 200, everything]
+    assert steps[first] == [404 if first.endswith(("nothing", "/9")) else 200, everything]
     assert steps["eager_schema_equal"] is True
     # every route the app's own, no included router's: FastAPI would build those again on the
     # first request it routes (handler/api.py)
     assert steps["route_kinds"] == ["APIRoute", "Mount", "Route"]
     paths = list(result["schema"]["paths"])
-    assert paths.index("/predict") < paths.index("/v1/models/{name}") < paths.index("/v2")
+    assert (paths.index("/predict") < paths.index("/models/{name}/predict")
+            < paths.index("/v1/models/{name}") < paths.index("/v2"))
 
 
 def test_every_lazy_route_is_under_a_lazy_prefix() -> None:
     """What LazyProtocols relies on: no lazily built route lies outside its prefixes."""
     import importlib
 
-    from handler.api import LAZY_PREFIXES, LAZY_PROTOCOLS
+    from handler.api import LAZY_PREFIXES, LAZY_ROUTERS
 
-    paths = [route.path for name in LAZY_PROTOCOLS
+    paths = [route.path for name in LAZY_ROUTERS
              for route in importlib.import_module(name).router.routes]
     assert paths and all(path.startswith(LAZY_PREFIXES) for path in paths)

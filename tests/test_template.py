@@ -493,13 +493,13 @@ def test_routes_carry_every_method_the_app_serves_and_no_preflight(
     """Each method and path the app answers has a route (GET and HEAD on `/`, the rest under
     `/{proxy+}`); no route takes OPTIONS, so API Gateway's CORS configuration answers preflights,
     and CORS allows exactly the routes' methods."""
-    from handler.protocols import native, tfserving, v2
+    from handler.protocols import named, native, tfserving, v2
 
     resources = template["Resources"]
     keys = {r["Properties"]["RouteKey"] for r in resources.values()
             if r["Type"] == "AWS::ApiGatewayV2::Route"}
     assert keys == ROUTE_KEYS
-    served = {(method, route.path) for protocol in (native, tfserving, v2)
+    served = {(method, route.path) for protocol in (native, named, tfserving, v2)
               for route in protocol.router.routes for method in route.methods}
     served |= {("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/static/index.html")}
     missing = [(method, path) for method, path in sorted(served)

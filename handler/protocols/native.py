@@ -1,5 +1,8 @@
 """The native API: the upload page, health, model metadata and POST /predict (images in, labels
-out, for a classifier; named tensors in and out for any model)."""
+out, for a classifier; named tensors in and out for any model).
+
+Its routes for a model by name (`/models...`) are handler/protocols/named.py's, built on first
+use; `pin_paths` and `openapi` here describe them too (they work on the schema's paths)."""
 
 from __future__ import annotations
 
@@ -21,15 +24,11 @@ from handler.http_errors import ERROR_RESPONSES
 from handler.manifest import Classification, InputSpec, TensorSpec
 from handler.model import Model
 from handler.protocols.common import (
-    NUMBERED_PINS,
-    NamedServed,
     Served,
     exactly_one,
     media_type,
-    numbered,
     numbered_values,
     parse_json,
-    pinned_route,
     read_body,
     request_body,
     schema_ref,
@@ -45,13 +44,7 @@ async def _default(catalog: Served) -> ServedVersion:
     return catalog.default_model().latest
 
 
-async def _named(request: Request, served: NamedServed) -> ServedVersion:
-    return numbered(request, served)
-
-
 DefaultVersion = Annotated[ServedVersion, Depends(_default)]
-NamedVersion = Annotated[ServedVersion, Depends(_named)]
-PINS = NUMBERED_PINS
 
 router = APIRouter(tags=["native"])
 
@@ -64,25 +57,6 @@ class Health(BaseModel):
         description="sha256 of what the function serves (model.json, or models.json): tells "
         "containers apart."
     )
-
-
-class VersionState(BaseModel):
-    version: int
-    digest: str | None = Field(description="The manifest's content hash (None: unavailable).")
-    state: Literal["available", "unavailable"]
-    error: str | None = None
-
-
-class ServedInfo(BaseModel):
-    name: str
-    versions: list[VersionState]
-    labels: dict[str, int]
-    default: bool
-
-
-class ModelsResponse(BaseModel):
-    models: list[ServedInfo]
-    digest: str
 
 
 class Limits(BaseModel):
@@ -189,23 +163,8 @@ async def health(catalog: Served) -> Health:
     )
 
 
-@router.get("/models")
-async def models(catalog: Served) -> ModelsResponse:
-    """Every served model, its versions (with their state) and labels."""
-    return ModelsResponse(digest=catalog.digest, models=[
-        ServedInfo(
-            name=name, labels=served.labels, default=name == catalog.default,
-            versions=[
-                VersionState(version=v.number, digest=v.digest, error=v.error,
-                             state="available" if v.available else "unavailable")
-                for v in served.versions.values()
-            ],
-        )
-        for name, served in catalog.models.items()
-    ])
-
-
-def _info(version: ServedVersion) -> ModelInfo:
+def info(version: ServedVersion) -> ModelInfo:
+    """`version`'s ModelInfo (it must be available)."""
     model = ready(version)
     m = model.manifest
     return ModelInfo(
@@ -218,13 +177,7 @@ def _info(version: ServedVersion) -> ModelInfo:
 @router.get("/model", responses=ERROR_RESPONSES)
 async def model_info(version: DefaultVersion) -> ModelInfo:
     """The default model: what a client needs to know to call it."""
-    return _info(version)
-
-
-@pinned_route(router, "GET", "/models/{name:model}", PINS)
-async def named_model_info(version: NamedVersion) -> ModelInfo:
-    """A served model (its highest version, or the one the path names)."""
-    return _info(version)
+    return info(version)
 
 
 _IMAGE_FORMS = (
@@ -304,7 +257,7 @@ def _predictions(task: Classification, scores: np.ndarray, k: int | None) -> lis
     ]
 
 
-_PREDICT_BODY = request_body({
+PREDICT_BODY = request_body({
     "multipart/form-data": {"schema": {
         "type": "object", "required": ["file"], "properties": {"file": {
             "type": "array", "minItems": 1,
@@ -317,7 +270,9 @@ _PREDICT_BODY = request_body({
 K = Annotated[int | None, Query(ge=1, description="Labels in top_k (default: all).")]
 
 
-async def _predict(request: Request, version: ServedVersion, k: int | None) -> PredictResponse:
+async def predict_with(
+    request: Request, version: ServedVersion, k: int | None
+) -> PredictResponse:
     """Run the model on one or more images (multipart `file` parts, a raw `image/*` body, or
     base64 JSON `images`), or on its inputs by name (JSON `inputs`).
 
@@ -338,16 +293,9 @@ async def _predict(request: Request, version: ServedVersion, k: int | None) -> P
 
 
 @router.post("/predict", responses=ERROR_RESPONSES, response_model_exclude_none=True,
-             openapi_extra=_PREDICT_BODY, description=_predict.__doc__)
+             openapi_extra=PREDICT_BODY, description=predict_with.__doc__)
 async def predict(request: Request, version: DefaultVersion, k: K = None) -> PredictResponse:
-    return await _predict(request, version, k)
-
-
-@pinned_route(router, "POST", "/models/{name:model}/predict", PINS,
-              response_model_exclude_none=True, openapi_extra=_PREDICT_BODY,
-              description=_predict.__doc__)
-async def named_predict(request: Request, version: NamedVersion, k: K = None) -> PredictResponse:
-    return await _predict(request, version, k)
+    return await predict_with(request, version, k)
 
 
 def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
