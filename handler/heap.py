@@ -8,7 +8,9 @@ start). `init_phase()` disables it for INIT, then `gc.freeze()`s what INIT made 
 generation, never scanned again, so a warm request's collections stay short) and enables it, as
 Python's `gc.freeze` documentation suggests for a server that forks after loading. What INIT made
 is not collected as a cycle afterwards: it lives as long as the container, and a version a lazy
-repository unloads later has its runtime closed explicitly (handler/lazy.py).
+repository unloads later has its runtime closed explicitly (handler/lazy.py). So does INIT's own
+cyclic garbage (import-time tracebacks and the frames they reach), which therefore must not hold
+anything large: the loader drops the model's bytes once the runtime has them (tested).
 
 The C heap: INIT (TensorFlow's import, the graph's parse and import, the warm-up run) leaves tens
 of MB free inside glibc's heap, and glibc gives back by itself only free space at the top of its

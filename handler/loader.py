@@ -58,6 +58,9 @@ def load_model(
         load = runtime_class(settings.runtime)
         lap("import_runtime")
         runtime = load(data, manifest)
+        # The runtime holds what it needs. TensorFlow's import leaves cyclic garbage that reaches
+        # this frame, and INIT's garbage is never collected (handler/heap.py): no model bytes here.
+        del data
         lap("load_model")
         runtime.warm_up()
         lap("warm_up")

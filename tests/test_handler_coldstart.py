@@ -42,6 +42,13 @@ event = http_v2("POST", "/predict", photo_path("dog").read_bytes(), {"Content-Ty
 start = time.perf_counter()
 first = invoke(handler, event)
 first_s = time.perf_counter() - start
+# what INIT's garbage (frozen, never collected) holds: no model file's bytes in a frame
+gc.set_debug(gc.DEBUG_SAVEALL)
+gc.unfreeze()
+gc.collect()
+gc_after_init["garbage_frame_bytes"] = max(
+    (len(value) for frame in gc.garbage if type(frame).__name__ == "frame"
+     for value in frame.f_locals.values() if isinstance(value, bytes)), default=0)
 print(json.dumps({"init_s": init_s, "first_s": first_s, "status": first.status,
                   "answer": first.json(), "tensorflow_imported": "tensorflow" in sys.modules,
                   "gc": gc_after_init}))
@@ -77,6 +84,7 @@ def test_fresh_process_loads_at_import_and_serves_the_first_request(demo_model_d
     # (handler/heap.py): tens of thousands of objects that warm requests' collections skip.
     assert result["gc"]["collections"] == 0 and result["gc"]["enabled"] is True
     assert result["gc"]["frozen"] > 20_000
+    assert result["gc"]["garbage_frame_bytes"] < 1_000_000  # the model file is 15 MB
     print(f"cold start: {loaded}; init {result['init_s']:.2f} s, "
           f"first request {result['first_s'] * 1e3:.0f} ms")
 
