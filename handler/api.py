@@ -34,22 +34,23 @@ from handler.catalog import Catalog
 from handler.model import Model
 from handler.protocols import native
 
-#: Every protocol (its BODY_SCHEMAS, pin_paths and openapi describe its part of the schema)
-PROTOCOLS = ("handler.protocols.native", "handler.protocols.tfserving", "handler.protocols.v2")
-#: The modules whose routers are built on first use, in the order their routes are added (and
-#: listed in the OpenAPI schema, after the default model's native routes), and the path prefixes
-#: of all their routes (tested)
-LAZY_ROUTERS = ("handler.protocols.named", "handler.protocols.tfserving", "handler.protocols.v2")
+#: Every protocol (the native one in two: the default model's routes, and by name), in the
+#: order its routes are added (and listed in the OpenAPI schema); each module's router,
+#: BODY_SCHEMAS, pin_paths and openapi
+PROTOCOLS = ("handler.protocols.native", "handler.protocols.named", "handler.protocols.tfserving",
+             "handler.protocols.v2")
+#: The protocols built on first use, and the path prefixes of all their routes (tested)
+LAZY_PROTOCOLS = PROTOCOLS[1:]
 LAZY_PREFIXES = ("/models", "/v1/", "/v2")
 _BUILD_LOCK = threading.Lock()
 
 
 def build_protocols(app: FastAPI) -> tuple[ModuleType, ...]:
-    """Every protocol module, after adding the lazy routers' routes to `app` (once, in order)."""
+    """Every protocol module, after adding the lazy ones' routes to `app` (once, in order)."""
     if not app.state.protocols_built:
         with _BUILD_LOCK:
             if not app.state.protocols_built:
-                for name in LAZY_ROUTERS:
+                for name in LAZY_PROTOCOLS:
                     _include(app, importlib.import_module(name).router)
                 app.state.protocols_built = True
     return tuple(importlib.import_module(name) for name in PROTOCOLS)
@@ -58,16 +59,17 @@ def build_protocols(app: FastAPI) -> tuple[ModuleType, ...]:
 def _include(app: FastAPI, router: APIRouter) -> None:
     """Serve `router`'s routes as `app`'s own. `app.include_router` would keep the router as one
     node whose routes FastAPI (since 0.137) builds a second time, for that inclusion, on the first
-    request it routes: for the native router, most of the first answer's time. A route built by
-    its router already holds what an inclusion without options would add (no prefix, tags,
-    dependencies or responses of the app's own; the app's default response class)."""
+    request it routes. A route built by its router holds what an inclusion without options would
+    add (no prefix, tags, dependencies or responses of the app's own; the app's default response
+    class), except the app as its dependency-overrides provider: `app.dependency_overrides` does
+    not reach these routes (nothing here overrides a dependency)."""
     if any(not isinstance(route, APIRoute) for route in router.routes):
         raise TypeError("only a router of plain routes is served as the app's own")
     app.router.routes.extend(router.routes)
 
 
 class LazyProtocols:
-    """ASGI middleware: build the lazy routers' routes before the first request that may be
+    """ASGI middleware: build the lazy protocols' routes before the first request that may be
     theirs (a path under one of their prefixes) is routed, so it is routed as if they had always
     been there (its 404s and 405s included)."""
 

@@ -3,22 +3,21 @@ objects frozen at the end; the C heap's free pages handed back to the kernel.
 
 The collector: INIT makes the objects a container keeps for its life (modules, the app, the
 model) and almost no cyclic garbage, yet a running collector scans them again and again as they
-pile up: a tenth of LiteRT's INIT, a sixth of `import tensorflow` (benchmarks/RESULTS.md, cold
-start). `init_phase()` disables it for INIT, then `gc.freeze()`s what INIT made (the permanent
-generation, never scanned again, so a warm request's collections stay short) and enables it, as
-Python's `gc.freeze` documentation suggests for a server that forks after loading. What INIT made
-is not collected as a cycle afterwards: it lives as long as the container, and a version a lazy
-repository unloads later has its runtime closed explicitly (handler/lazy.py). So does INIT's own
+pile up (its share of INIT: the README's Benchmarks). `init_phase()` disables it for INIT, then
+`gc.freeze()`s what INIT made (the permanent generation, never scanned again, so a warm
+request's collections stay short) and enables it, as Python's `gc.freeze` documentation
+suggests for a server that forks after loading. What INIT made is then never collected as a
+cycle: it lives as long as the container (no version INIT loads is ever unloaded: a lazy
+repository loads the versions it may unload after INIT, handler/lazy.py). So does INIT's own
 cyclic garbage (import-time tracebacks and the frames they reach), which therefore must not hold
 anything large: the loader drops the model's bytes once the runtime has them (tested).
 
-The C heap: INIT (TensorFlow's import, the graph's parse and import, the warm-up run) leaves tens
-of MB free inside glibc's heap, and glibc gives back by itself only free space at the top of its
-heap, so how much stays resident is up to the order of frees, not the code: a swing of the size
-of the +6.7% that one run once recorded over 10,000 warm invocations. `malloc_trim(0)` releases
-free pages anywhere in the heap (RSS after INIT, its cost and the growth it leaves:
-benchmarks/RESULTS.md). Once, at INIT: a request frees what it allocated, so there is nothing
-to trim per request, and a trim there would cost the request its milliseconds.
+The C heap: INIT (TensorFlow's import, the graph's parse and import, the warm-up run) leaves
+memory free inside glibc's heap, and glibc gives back by itself only free space at the top of
+its heap, so how much stays resident is up to the order of frees, not the code. `malloc_trim(0)`
+releases free pages anywhere in the heap (RSS after INIT with and without it: the README's
+Benchmarks). Once, at INIT: a request frees what it allocated, so there is nothing to trim per
+request, and a trim there would cost the request its milliseconds.
 """
 
 from __future__ import annotations

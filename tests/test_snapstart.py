@@ -33,10 +33,13 @@ BUCKET = "models"
 @pytest.fixture
 def registry(monkeypatch):
     """Empty hook registries (the runner pops the before-snapshot one), then the hooks installed
-    as handler.app installs them."""
+    as handler.app installs them. Afterwards nothing stays frozen: the before-snapshot hook
+    freezes whatever is alive, and the test process is no snapshot."""
     monkeypatch.setattr(snapshot_restore_py, "_before_snapshot_registry", [])
     monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", [])
     snapstart.install()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

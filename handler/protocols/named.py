@@ -2,25 +2,30 @@
 (`GET /models`), one model's metadata (`GET /models/{name}`) and predictions
 (`POST /models/{name}/predict`), each also pinned to a version or a label.
 
-They answer as the default model's routes do (handler/protocols/native.py, whose `pin_paths` and
-`openapi` describe these paths too), but a single-model function's first answer rarely needs
-them: they are built on the first request under `/models` (handler/api.py's LazyProtocols).
+They answer as the default model's routes do (handler/protocols/native.py, whose JSON body they
+take), but a single-model function's first answer rarely needs them: they are built on the first
+request under `/models` (handler/api.py's LazyProtocols).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from handler.catalog import ServedVersion
-from handler.protocols.common import NUMBERED_PINS, NamedServed, Served, numbered, pinned_route
-from handler.protocols.native import (
-    PREDICT_BODY, K, ModelInfo, PredictResponse, info, predict_with,
+from handler.catalog import Catalog, ServedVersion
+from handler.model import Model
+from handler.protocols.common import (
+    NUMBERED_PINS, NamedServed, Served, numbered, numbered_values, pinned_route,
 )
+from handler.protocols.native import (
+    PREDICT_BODY, K, ModelInfo, PredictResponse, info, narrow_predict_forms, predict_with,
+)
+from handler.protocols.openapi import pin_path_parameters
 
 router = APIRouter(tags=["native"])
+BODY_SCHEMAS = ()  # the body it takes is native.py's PredictJsonRequest
 
 
 async def _named(request: Request, served: NamedServed) -> ServedVersion:
@@ -76,3 +81,14 @@ async def named_model_info(version: NamedVersion) -> ModelInfo:
               description=predict_with.__doc__)
 async def named_predict(request: Request, version: NamedVersion, k: K = None) -> PredictResponse:
     return await predict_with(request, version, k)
+
+
+def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
+    """The served names, versions and labels as these routes' path parameters' enums."""
+    pin_path_parameters(schema, "/models/", numbered_values(catalog))
+
+
+def openapi(schema: dict[str, Any], model: Model) -> None:
+    """These routes' part of `schema` narrowed to `model`: their predict forms, as /predict's."""
+    narrow_predict_forms(
+        schema, model, lambda path: path.startswith("/models/") and path.endswith("/predict"))

@@ -2,10 +2,11 @@
 out, for a classifier; named tensors in and out for any model).
 
 Its routes for a model by name (`/models...`) are handler/protocols/named.py's, built on first
-use; `pin_paths` and `openapi` here describe them too (they work on the schema's paths)."""
+use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,13 +28,12 @@ from handler.protocols.common import (
     Served,
     exactly_one,
     media_type,
-    numbered_values,
     parse_json,
     read_body,
     request_body,
     schema_ref,
 )
-from handler.protocols.openapi import NULL, batch, named, pin_path_parameters
+from handler.protocols.openapi import NULL, batch, named
 from handler.tensors import b64decode, input_from_json, outputs_json
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -299,30 +299,37 @@ async def predict(request: Request, version: DefaultVersion, k: K = None) -> Pre
 
 
 def pin_paths(schema: dict[str, Any], catalog: Catalog) -> None:
-    """The served names, versions and labels as this API's path parameters' enums."""
-    pin_path_parameters(schema, "/models/", numbered_values(catalog))
+    """None to pin: the default model's routes name no model or version (named.py's do)."""
 
 
 def openapi(schema: dict[str, Any], model: Model) -> None:
-    """This API's part of `schema` narrowed to `model` (see handler/protocols/openapi.py): its
-    inputs by name, and images only for a model whose one input takes them."""
+    """This API's part of `schema` narrowed to `model` (see handler/protocols/openapi.py): the
+    JSON body's inputs by name, and images only for a model whose one input takes them."""
     m, max_batch = model.manifest, model.limits.max_batch
     body = schema["components"]["schemas"][PredictJsonRequest.__name__]["properties"]
     body["inputs"] = {"description": body["inputs"]["description"], "anyOf": [
         named({spec.name: batch(spec, max_batch) for spec in m.inputs}), NULL
     ]}
-    contents = [
-        operations["post"]["requestBody"]["content"] for path, operations in schema["paths"].items()
-        if path == "/predict" or (path.startswith("/models/") and path.endswith("/predict"))
-    ]
     if m.image_input is None:
         body["images"] = {**NULL, "description": "This model takes no images."}
-        for content in contents:
-            del content["multipart/form-data"], content["image/*"]
-        return
-    body["images"] = {"description": body["images"]["description"], "anyOf": [{
-        "type": "array", "minItems": 1, "maxItems": max_batch,
-        "items": {"type": "string", "contentEncoding": "base64"},
-    }, NULL]}
+    else:
+        body["images"] = {"description": body["images"]["description"], "anyOf": [{
+            "type": "array", "minItems": 1, "maxItems": max_batch,
+            "items": {"type": "string", "contentEncoding": "base64"},
+        }, NULL]}
+    narrow_predict_forms(schema, model, lambda path: path == "/predict")
+
+
+def narrow_predict_forms(
+    schema: dict[str, Any], model: Model, selected: Callable[[str], bool]
+) -> None:
+    """The request media types of the predict paths `selected` picks, narrowed to `model`: no
+    image forms for a model that takes no images, else at most its batch of files."""
+    contents = [operations["post"]["requestBody"]["content"]
+                for path, operations in schema["paths"].items() if selected(path)]
     for content in contents:
-        content["multipart/form-data"]["schema"]["properties"]["file"]["maxItems"] = max_batch
+        if model.manifest.image_input is None:
+            del content["multipart/form-data"], content["image/*"]
+        else:
+            files = content["multipart/form-data"]["schema"]["properties"]["file"]
+            files["maxItems"] = model.limits.max_batch
