@@ -7,10 +7,11 @@ hits every figure alike; figures are medians over rounds, and the LiteRT / Tenso
 also taken per round (paired). The handler's first request is a real JPEG through
 `POST /predict` (HTTP API v2 event).
 
-Each round also imports, alone, the library modules the handler's INIT imported (FastAPI, pydantic, numpy, Pillow, Powertools, Mangum, the runtime...: neither the standard
-library's nor the project's), the collector paused as the handler's INIT pauses it: the floor
-that keeping those libraries leaves, against which the project's own code, model load and first
-request are the difference.
+Each round also imports, alone, the library modules the handler's INIT imported (FastAPI,
+pydantic, numpy, Pillow, Powertools, Mangum, the runtime...: neither the standard library's nor
+the project's), the collector paused as the handler's INIT pauses it: the floor that keeping
+those libraries leaves, against which the project's own code, model load and first request are
+the difference.
 
 With a baseline (an older commit's tree, benchmarks/baseline.py), each round also runs that
 commit's LiteRT handler on the same model, next to this one's (the order flipping every round):
@@ -91,7 +92,10 @@ def _floor_figures(r: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _library_figures(r: dict[str, Any]) -> dict[str, float]:
+def _libraries_alone(event_file: Path, env: dict[str, str], tmp: Path,
+                     modules_file: Path) -> dict[str, float]:
+    """One fresh process importing the library modules `modules_file` lists; its figures."""
+    r = _probe("libraries", event_file, env, tmp, modules_file)
     return {**_floor_figures(r), "modules": r["modules"]}
 
 
@@ -162,17 +166,13 @@ def measure(envs: dict[str, dict[str, str]], rounds: int,
             # the libraries alone: before the handlers in odd rounds (the list the previous
             # round's handler made), after them in even ones (this round's)
             modules_file = tmp / f"libraries-{runtime}.json"
-            library_row = None
-            if round_ % 2:
-                library_row = _library_figures(
-                    _probe("libraries", event_file, env, tmp, modules_file))
+            library_row = (_libraries_alone(event_file, env, tmp, modules_file)
+                           if round_ % 2 else None)
             raw = {which: _probe("handler", event_file, probes[which], tmp)
                    for which in list(probes)[:: -1 if round_ % 2 else 1]}
             probed = {which: _handler_figures(result, runtime) for which, result in raw.items()}
             modules_file.write_text(json.dumps(raw["handler"]["library_modules"]), "utf-8")
-            if library_row is None:
-                library_row = _library_figures(
-                    _probe("libraries", event_file, env, tmp, modules_file))
+            library_row = library_row or _libraries_alone(event_file, env, tmp, modules_file)
             if round_:
                 floors[runtime].append(floor_row)
                 libraries[runtime].append(library_row)

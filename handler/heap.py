@@ -37,13 +37,10 @@ def init_phase() -> Iterator[None]:
     gc.disable()
     try:
         yield
-    except BaseException:
+        gc.freeze()
+    finally:
         if was_enabled:
             gc.enable()
-        raise
-    gc.freeze()
-    if was_enabled:
-        gc.enable()
     release_free_heap()
 
 

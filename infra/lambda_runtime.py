@@ -9,7 +9,6 @@ triple: the fast path of `infra.local_api.serve`, for unit tests.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import resource
@@ -277,19 +276,6 @@ class LocalFunction:
         _log(f"END RequestId: {request_id}")
         _log(report.line())
         return Invocation(response, error or timed_out, report)
-
-
-def load_handler(handler_path: str) -> Handler:
-    """Import `package.module.attribute` (Lambda's handler string) and return the callable."""
-    module_name, _, attribute = handler_path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"handler {handler_path!r} is not of the form module.attribute")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    handler = getattr(importlib.import_module(module_name), attribute)
-    if not callable(handler):
-        raise TypeError(f"{handler_path} is not callable")
-    return handler
 
 
 def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
